@@ -1,0 +1,6 @@
+//go:build invariants || race
+
+package invariants
+
+// Enabled is true: the build asked for costly self-checks.
+const Enabled = true
