@@ -436,11 +436,14 @@ func (r *Reactor) loop() {
 	}
 }
 
-// drainRing delivers up to ringBatchMax messages, then what spilled to the
-// overflow list.
+// drainRing delivers what was queued when it started, at most ringBatchMax
+// messages, then what spilled to the overflow list. A message posted during
+// the drain (a mailbox rescheduling itself after its budget) waits for the
+// next turn, so the pollers run in between.
 func (r *Reactor) drainRing() int {
+	limit := min(r.ring.Len(), ringBatchMax)
 	n := 0
-	for n < ringBatchMax {
+	for n < limit {
 		m, ok := r.ring.Pop()
 		if !ok {
 			break
