@@ -98,10 +98,10 @@ type Reactor struct {
 	log   *slog.Logger
 	ring  *mpsc.Ring[Message]
 
-	// Schedule's spill when the ring is full. lock: the only lock a reactor
-	// has; taken by posters only when the ring is full and by the loop only
-	// when hasOverflow says there is something to take, so never on the
-	// steady path.
+	// lock: Schedule's spill when the ring is full, the only lock a
+	// reactor has; taken by posters only when the ring is full and by the
+	// loop only when hasOverflow says there is something to take, so never
+	// on the steady path.
 	overflowMu  sync.Mutex
 	overflow    []Message
 	hasOverflow atomic.Bool
