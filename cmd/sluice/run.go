@@ -131,7 +131,25 @@ type daemon struct {
 
 	http          *http.Server
 	debugListener net.Listener
+
+	// parts started after the actor system, in order; stopped in reverse
+	// before it (targets before the bdevs they serve).
+	parts []part
 }
+
+// part is a piece of the daemon that startParts starts: the bdevs, each
+// target. stop refuses new work, completes or aborts what is in flight,
+// flushes and closes, within the deadline.
+type part interface {
+	name() string
+	stop(deadline time.Time) error
+}
+
+// starters start the parts a topology declares, in dependency order:
+// back ends, then stages, then targets. Each is explicit here (no init()
+// registration); each returns nil when the topology declares nothing of
+// its kind.
+var starters = []func(d *daemon) (part, error){}
 
 // startDaemon claims the RPC socket and debug address first (so a second
 // daemon is refused before it starts anything), then starts the reactors,
@@ -176,6 +194,15 @@ func startDaemon(top *conf.Topology, log *slog.Logger) (_ *daemon, err error) {
 	d.rpc = jsonrpc.NewServer(log)
 	if err := registerMethods(d); err != nil {
 		return d, err
+	}
+	for _, start := range starters {
+		p, err := start(d)
+		if err != nil {
+			return d, err
+		}
+		if p != nil {
+			d.parts = append(d.parts, p)
+		}
 	}
 	if d.rpcListener != nil {
 		go d.rpc.Serve(d.rpcListener)
@@ -251,6 +278,11 @@ func (d *daemon) stop(timeout time.Duration) error {
 		cancel()
 	} else if d.debugListener != nil {
 		d.debugListener.Close()
+	}
+	for i := len(d.parts) - 1; i >= 0; i-- {
+		if err := d.parts[i].stop(deadline); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.parts[i].name(), err))
+		}
 	}
 	if d.sys != nil {
 		if err := d.sys.Shutdown(time.Until(deadline)); err != nil {
