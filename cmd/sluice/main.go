@@ -3,6 +3,7 @@
 //	sluice run      [-c FILE]          start the daemon on a topology
 //	sluice validate -c FILE            check a topology, print every problem
 //	sluice rpc      METHOD [PARAMS]    call the running daemon's JSON-RPC
+//	sluice perf     bdev [options]     drive a bdev stack in-process (bdevperf)
 //	sluice version                     print the version
 //
 // Each subcommand takes --help.
@@ -28,6 +29,7 @@ func commands() []command {
 		{"run", "start the daemon on a topology (default: the embedded one)", runCmd},
 		{"validate", "check a topology file and print every problem", validateCmd},
 		{"rpc", "call a method of the running daemon's JSON-RPC", rpcCmd},
+		{"perf", "load generators: perf bdev", perfCmd},
 		{"version", "print the version", versionCmd},
 	}
 }

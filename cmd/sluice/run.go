@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/sluice-storage/sluice/conf"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
 	"github.com/sluice-storage/sluice/reactors"
+	"github.com/sluice-storage/sluice/services/bdev"
 	"golang.org/x/sys/unix"
 )
 
@@ -135,6 +137,12 @@ type daemon struct {
 	// parts started after the actor system, in order; stopped in reverse
 	// before it (targets before the bdevs they serve).
 	parts []part
+
+	bdevs *bdev.Registry // set by startBdevs
+	// lock: the uring bdevs' file names for bdev_get_bdevs; RPC handlers
+	// run on the RPC server's goroutines, never on a reactor.
+	bdevPathsMu sync.Mutex
+	bdevPaths   map[string]string
 }
 
 // part is a piece of the daemon that startParts starts: the bdevs, each
@@ -149,7 +157,7 @@ type part interface {
 // back ends, then stages, then targets. Each is explicit here (no init()
 // registration); each returns nil when the topology declares nothing of
 // its kind.
-var starters = []func(d *daemon) (part, error){}
+var starters = []func(d *daemon) (part, error){startBdevs}
 
 // startDaemon claims the RPC socket and debug address first (so a second
 // daemon is refused before it starts anything), then starts the reactors,
@@ -191,9 +199,11 @@ func startDaemon(top *conf.Topology, log *slog.Logger) (_ *daemon, err error) {
 	d.sys = actors.NewSystem(d.set, actors.Options{Logger: log})
 	d.debug = actors.NewDebug(d.sys)
 
-	d.rpc = jsonrpc.NewServer(log)
-	if err := registerMethods(d); err != nil {
-		return d, err
+	d.bdevPaths = map[string]string{}
+	for _, b := range top.Bdevs {
+		if b.Path != "" {
+			d.bdevPaths[b.Name] = b.Path
+		}
 	}
 	for _, start := range starters {
 		p, err := start(d)
@@ -203,6 +213,10 @@ func startDaemon(top *conf.Topology, log *slog.Logger) (_ *daemon, err error) {
 		if p != nil {
 			d.parts = append(d.parts, p)
 		}
+	}
+	d.rpc = jsonrpc.NewServer(log)
+	if err := registerMethods(d); err != nil {
+		return d, err
 	}
 	if d.rpcListener != nil {
 		go d.rpc.Serve(d.rpcListener)
