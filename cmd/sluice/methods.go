@@ -21,6 +21,7 @@ func registerMethods(d *daemon) error {
 		{Name: "framework_get_reactors", Params: "", Handler: d.frameworkGetReactors},
 	}
 	methods = append(methods, bdevMethods(d)...)
+	methods = append(methods, configMethods(d)...)
 	for _, m := range methods {
 		if err := d.rpc.Register(m); err != nil {
 			return err

@@ -23,6 +23,7 @@ func rpcCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	sock := fs.String("s", defaultRPCSocket, "the daemon's RPC `socket`")
 	list := fs.Bool("list", false, "list the daemon's methods with their parameters")
+	raw := fs.Bool("raw", false, "print a string result as is, not as a JSON string (save_config --format yaml)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: sluice rpc [-s SOCKET] METHOD [--name value]... 
        sluice rpc [-s SOCKET] METHOD '{json params}'
@@ -55,6 +56,11 @@ numbers, booleans or objects are sent as such, others as strings.
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice rpc %s: %v\n", method, err)
 		return 1
+	}
+	var s string
+	if *raw && json.Unmarshal(result, &s) == nil {
+		fmt.Fprint(stdout, s)
+		return 0
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, result, "", "  "); err != nil {
