@@ -65,4 +65,3 @@ func TestSaveConfigRoundTrip(t *testing.T) {
 	}
 	c.stop(t, syscall.SIGTERM)
 }
-
