@@ -82,6 +82,7 @@ func specOf(b conf.Bdev) bdev.Spec {
 func bdevMethods(d *daemon) []jsonrpc.Method {
 	return []jsonrpc.Method{
 		{Name: "bdev_get_bdevs", Params: "name (optional), timeout (ms, ignored)", Handler: d.bdevGetBdevs},
+		{Name: "bdev_get_iostat", Params: "name (optional)", Handler: d.bdevGetIOStat},
 		{Name: "bdev_malloc_create", Params: "name, num_blocks, block_size, uuid", Handler: d.bdevCreate(malloc.Name, "Malloc")},
 		{Name: "bdev_malloc_delete", Params: "name", Handler: d.bdevDelete},
 		{Name: "bdev_null_create", Params: "name, num_blocks, block_size, uuid", Handler: d.bdevCreate(null.Name, "Null")},
@@ -281,4 +282,34 @@ func (d *daemon) bdevDelete(_ context.Context, p json.RawMessage) (any, error) {
 	d.bdevPathsMu.Unlock()
 	d.log.Info("bdev deleted by rpc", "bdev", params.Name)
 	return true, nil
+}
+
+// bdevGetIOStat answers in SPDK's shape: tick_rate and ticks (nanoseconds
+// here) and one entry per bdev with its counters.
+func (d *daemon) bdevGetIOStat(_ context.Context, p json.RawMessage) (any, error) {
+	var params struct {
+		Name string `json:"name"`
+	}
+	if err := jsonrpc.DecodeParams(p, &params); err != nil {
+		return nil, err
+	}
+	type entry struct {
+		Name string `json:"name"`
+		bdev.IOStat
+	}
+	out := []entry{}
+	for _, b := range d.bdevs.Bdevs() {
+		if params.Name != "" && b.Name() != params.Name {
+			continue
+		}
+		st, err := d.bdevs.IOStat(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, entry{Name: b.Name(), IOStat: st})
+	}
+	if params.Name != "" && len(out) == 0 {
+		return nil, jsonrpc.Errorf(-19, "No such device")
+	}
+	return map[string]any{"tick_rate": 1_000_000_000, "ticks": time.Since(d.started).Nanoseconds(), "bdevs": out}, nil
 }

@@ -17,7 +17,7 @@ import (
 
 var (
 	uuidPattern  = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	ticksPattern = regexp.MustCompile(`"(busy|idle|pid)": [0-9]+`)
+	ticksPattern = regexp.MustCompile(`"(busy|idle|pid|ticks)": [0-9]+`)
 )
 
 // TestRPCGolden replays testdata/rpc: each `call METHOD` sends its input as

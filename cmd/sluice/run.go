@@ -138,7 +138,8 @@ type daemon struct {
 	// before it (targets before the bdevs they serve).
 	parts []part
 
-	bdevs *bdev.Registry // set by startBdevs
+	bdevs   *bdev.Registry // set by startBdevs
+	started time.Time
 	// lock: the uring bdevs' file names for bdev_get_bdevs; RPC handlers
 	// run on the RPC server's goroutines, never on a reactor.
 	bdevPathsMu sync.Mutex
@@ -163,7 +164,7 @@ var starters = []func(d *daemon) (part, error){startBdevs}
 // daemon is refused before it starts anything), then starts the reactors,
 // the actor system and the parts, then serves.
 func startDaemon(top *conf.Topology, log *slog.Logger) (_ *daemon, err error) {
-	d := &daemon{log: log, top: top}
+	d := &daemon{log: log, top: top, started: time.Now()}
 	defer func() {
 		if err != nil {
 			d.stop(shutdownTimeoutDefault)

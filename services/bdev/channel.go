@@ -45,6 +45,7 @@ type bdevChannel struct {
 	held       int    //
 	locks      []*RangeLock
 	draining   *lockVisit // acquire visits waiting for admitted IO to finish
+	stat       IOStat     // completed admitted IO, read by Registry.IOStat on this reactor
 }
 
 // Desc is the descriptor the channel belongs to.
@@ -213,6 +214,7 @@ func (bc *bdevChannel) retire(io *IO) {
 	io.ilPrev, io.ilNext = nil, nil
 	io.flags &^= ioAdmitted
 	bc.inflight--
+	bc.stat.count(io, bc.bdev.blockShift)
 	if bc.draining != nil {
 		bc.drainCheck(io)
 	}
