@@ -29,18 +29,21 @@ import (
 //	--seed N       random offsets' seed (1)
 //	--latency-sample N  time one IO in N (1: every IO)
 //	--json         print the report as one JSON object on stdout
+//	--verify-state FILE  with -w verify: read back and check what FILE
+//	               records first, continue from it, save it at the end
 type BdevFlags struct {
-	Config     string
-	Bdev       string
-	Workload   string
-	QueueDepth int
-	IOSize     string
-	Seconds    float64
-	Cores      string
-	RWMixRead  int
-	Seed       uint64
-	Sample     int
-	JSON       bool
+	Config      string
+	Bdev        string
+	Workload    string
+	QueueDepth  int
+	IOSize      string
+	Seconds     float64
+	Cores       string
+	RWMixRead   int
+	Seed        uint64
+	Sample      int
+	JSON        bool
+	VerifyState string
 }
 
 // Register defines the flags on fs (Go's flag package takes --json as -json).
@@ -60,6 +63,8 @@ func (f *BdevFlags) Register(fs *flag.FlagSet) {
 	fs.Uint64Var(&f.Seed, "seed", 1, "random offsets' `seed`")
 	fs.IntVar(&f.Sample, "latency-sample", 1, "time one IO in `N` (1: every IO; more measures throughput without the clock's cost)")
 	fs.BoolVar(&f.JSON, "json", false, "print the report as one JSON object on stdout")
+	fs.StringVar(&f.VerifyState, "verify-state", "", "with -w verify: read back and check every block state `FILE` records, "+
+		"continue from it, and save it (atomically, after a flush) when the read-back passed and at the end")
 }
 
 // Options turns the flags into BdevOptions (reading the topology file),
@@ -67,7 +72,7 @@ func (f *BdevFlags) Register(fs *flag.FlagSet) {
 func (f *BdevFlags) Options() (BdevOptions, error) {
 	var errs []error
 	o := BdevOptions{Bdev: f.Bdev, Workload: Workload(f.Workload), QueueDepth: f.QueueDepth, Seed: f.Seed,
-		LatencySampleEvery: f.Sample}
+		LatencySampleEvery: f.Sample, VerifyState: f.VerifyState}
 	if f.Config != "" {
 		t, err := conf.LoadFor(f.Config, conf.HostMachine())
 		if err != nil {

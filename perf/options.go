@@ -91,6 +91,12 @@ type BdevOptions struct {
 	Progress io.Writer
 	// Pools size the bdev layer's per-reactor pools; zero fields default.
 	Pools bdev.Options
+	// VerifyState is a verify state file (state.go has its format and
+	// rules): if it exists, every block it records is read back and checked
+	// first, and the workload continues from the generations found; the
+	// file is rewritten when the read-back passed (dirty) and at the end
+	// (clean). "" keeps no state. Workload verify only.
+	VerifyState string
 }
 
 // ErrOptions is wrapped by every option error.
@@ -150,6 +156,9 @@ func (o *BdevOptions) Validate() error {
 	}
 	if o.RWMixRead < 0 || o.RWMixRead > 100 {
 		bad("rwmixread", o.RWMixRead, "0..100 percent")
+	}
+	if o.VerifyState != "" && o.Workload != WorkloadVerify {
+		bad("verify state", o.VerifyState, "workload verify (it records verify generations)")
 	}
 	if len(o.Topology.Bdevs) == 0 {
 		bad("topology bdevs", "none", "at least one bdev")

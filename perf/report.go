@@ -14,6 +14,8 @@ type Report struct {
 	Cores  []CoreReport `json:"cores"`
 	Total  Stats        `json:"total"`
 	Errors uint64       `json:"errors"`
+	// VerifyState is --verify-state's read-back and save; nil without it.
+	VerifyState *StateReport `json:"verify_state,omitempty"`
 }
 
 // CoreReport is one core's job.
@@ -86,8 +88,18 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return err
 }
 
-// WriteText writes the report as a table, one row per core and a total.
+// WriteText writes the report as a table, one row per core and a total,
+// after a line on the verify state. A run that ended in its read-back has
+// only that line.
 func (r *Report) WriteText(w io.Writer) error {
+	if r.VerifyState != nil {
+		if _, err := fmt.Fprintln(w, r.VerifyState.summary()); err != nil {
+			return err
+		}
+		if len(r.Cores) == 0 {
+			return nil
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "core\tIOPS\tMiB/s\tavg us\tp50 us\tp99 us\tp99.9 us\tmax us\terrors\t")
 	row := func(name string, s Stats) {

@@ -68,7 +68,18 @@ func RunBdev(ctx context.Context, o BdevOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var state *stateRun
+	if o.VerifyState != "" {
+		if state, err = startState(ctx, &o, desc.Bdev(), jobs, &stop); err != nil {
+			var rep *Report
+			if state != nil {
+				rep = &Report{Cores: []CoreReport{}, VerifyState: &state.report}
+			}
+			return rep, err
+		}
+	}
 	for _, j := range jobs {
+		j.done = make(chan struct{}) // a read-back or a flush used the last one
 		if err := j.r.PostFunc(j.start); err != nil {
 			return nil, err
 		}
@@ -77,7 +88,36 @@ func RunBdev(ctx context.Context, o BdevOptions) (*Report, error) {
 	started := time.Now()
 	wait(ctx, jobs, &o, &stop, started)
 	rep := report(jobs, &o)
-	return rep, runError(jobs, rep)
+	err = runError(jobs, rep)
+	if state != nil {
+		rep.VerifyState = &state.report
+		// Saved even after a verify mismatch or failed IOs: the file says
+		// what was acknowledged, and the next read-back finds the damage
+		// again.
+		err = errors.Join(err, state.save(jobs, true))
+	}
+	return rep, err
+}
+
+// startState is --verify-state before the workload: load the file, read
+// every recorded block back and check it (P6), continue each slot from what
+// was found (P7), and save the dirty state the workload's writes can only
+// raise. A returned stateRun with an error carries the read-back's report.
+func startState(ctx context.Context, o *BdevOptions, b *bdev.Bdev, jobs []*job, stop *atomic.Bool) (*stateRun, error) {
+	state, err := openStateRun(o.VerifyState, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := state.readBack(ctx, jobs, stop); err != nil {
+		return state, err
+	}
+	for _, j := range jobs {
+		seedSlots(j, state.base)
+	}
+	if err := state.save(jobs, false); err != nil {
+		return state, err
+	}
+	return state, nil
 }
 
 // makeJobs prepares one job per reactor, on that reactor: its channel, its
