@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,12 +41,31 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// syncLog is the daemon's stderr as the reader goroutine collects it; the
+// test reads it while it grows.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) WriteString(s string) {
+	l.mu.Lock()
+	l.b.WriteString(s)
+	l.mu.Unlock()
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // proc is a daemon started by a test.
 type proc struct {
 	cmd     *exec.Cmd
 	rpc     string
 	debug   string // host:port of the debug endpoint
-	log     *strings.Builder
+	log     *syncLog
 	exited  chan struct{}
 	logDone chan struct{}
 }
@@ -75,7 +95,7 @@ func start(t *testing.T, topo, sock string, wantReady bool) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, rpc: sock, log: &strings.Builder{}, exited: make(chan struct{}),
+	p := &proc{cmd: cmd, rpc: sock, log: &syncLog{}, exited: make(chan struct{}),
 		logDone: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
