@@ -289,8 +289,11 @@ func TestIdlePolicy(t *testing.T) {
 	} else {
 		t.Logf("idle adaptive daemon: %.3f%% of a core over 10 s", share*100)
 	}
-	if share := run("poll", 2*time.Second); share < 0.5 {
-		t.Errorf("poll daemon used %.0f%% of a core, want about one core per reactor", share*100)
+	// A poll daemon spins one core per reactor; the bound is low because
+	// other test binaries share the 2 cores (go test runs packages in
+	// parallel), yet still two orders of magnitude above an idle one.
+	if share := run("poll", 2*time.Second); share < 0.2 {
+		t.Errorf("poll daemon used %.0f%% of a core, want about one core per reactor (at least 20%%)", share*100)
 	} else {
 		t.Logf("poll daemon: %.0f%% of a core", share*100)
 	}
