@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sluice-storage/sluice/actors"
 	"github.com/sluice-storage/sluice/conf"
 	"github.com/sluice-storage/sluice/drivers/malloc"
 	"github.com/sluice-storage/sluice/drivers/null"
+	"github.com/sluice-storage/sluice/drivers/nvmf"
 	"github.com/sluice-storage/sluice/drivers/uring"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
 	"github.com/sluice-storage/sluice/services/bdev"
@@ -42,7 +44,9 @@ func (p *bdevsPart) name() string { return "bdevs" }
 // I/O is in flight.
 func (p *bdevsPart) stop(time.Time) error {
 	p.d.debug.Unregister("bdevs")
-	return p.reg.Close()
+	p.d.debug.Unregister("nvmf_controllers")
+	err := p.reg.Close() // the registry first: it closes the nvmf bdevs' channels
+	return errors.Join(err, p.d.nvmf.Close())
 }
 
 // startBdevs makes the registry on the daemon's reactors and creates the
@@ -53,6 +57,7 @@ func startBdevs(d *daemon) (part, error) {
 		return nil, err
 	}
 	p := &bdevsPart{d: d, reg: reg}
+	d.nvmf = nvmf.NewManager(reg, d.log)
 	if err := registerDrivers(reg); err != nil {
 		reg.Close()
 		return nil, err
@@ -65,7 +70,7 @@ func startBdevs(d *daemon) (part, error) {
 		d.log.Info("bdev created", "bdev", b.Name, "driver", string(b.Driver), "size", b.Size.String(),
 			"block_size", uint64(b.BlockSize))
 	}
-	if err := d.debug.Register(reg.Source()); err != nil {
+	if err := errors.Join(d.debug.Register(reg.Source()), d.debug.Register(nvmfSource{d.nvmf})); err != nil {
 		reg.Close()
 		return nil, err
 	}
@@ -108,7 +113,7 @@ type bdevView struct {
 
 // productNames are SPDK's product_name strings, so tools keyed on them work.
 var productNames = map[string]string{
-	malloc.Name: "Malloc disk", null.Name: "Null disk", uring.Name: "URING bdev",
+	malloc.Name: "Malloc disk", null.Name: "Null disk", uring.Name: "URING bdev", nvmf.Name: nvmf.ProductName,
 }
 
 func (d *daemon) bdevGetBdevs(_ context.Context, p json.RawMessage) (any, error) {
@@ -313,3 +318,12 @@ func (d *daemon) bdevGetIOStat(_ context.Context, p json.RawMessage) (any, error
 	}
 	return map[string]any{"tick_rate": 1_000_000_000, "ticks": time.Since(d.started).Nanoseconds(), "bdevs": out}, nil
 }
+
+// nvmfSource shows the attached NVMe/TCP controllers on the debug endpoint
+// (/debug/nvmf_controllers): drivers may not import actors, so the adapter
+// lives here.
+type nvmfSource struct{ m *nvmf.Manager }
+
+func (s nvmfSource) Name() string                       { return "nvmf_controllers" }
+func (s nvmfSource) Snapshot() any                      { return s.m.Stats() }
+func (s nvmfSource) WriteMetrics(*actors.MetricsWriter) {}

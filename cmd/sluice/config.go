@@ -148,6 +148,10 @@ func (p *bdevsPart) saveTopology(t *conf.Topology) {
 
 func (p *bdevsPart) saveCalls(out []spdkSubsystem) []spdkSubsystem {
 	sub := spdkSubsystem{Subsystem: "bdev", Config: []spdkCall{}}
+	// Remote controllers first: a stage may sit on their bdevs.
+	for _, params := range p.d.nvmf.SaveConfig() {
+		sub.Config = append(sub.Config, spdkCall{Method: "bdev_nvme_attach_controller", Params: params})
+	}
 	for _, b := range p.reg.Bdevs() {
 		params := map[string]any{"name": b.Name(), "block_size": b.BlockSize()}
 		if u := b.UUID(); u != uuid.Nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 
+	"github.com/sluice-storage/sluice/drivers/nvmf"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
 )
 
@@ -21,6 +22,7 @@ func registerMethods(d *daemon) error {
 		{Name: "framework_get_reactors", Params: "", Handler: d.frameworkGetReactors},
 	}
 	methods = append(methods, bdevMethods(d)...)
+	methods = append(methods, nvmf.Methods(d.nvmf)...)
 	methods = append(methods, configMethods(d)...)
 	for _, m := range methods {
 		if err := d.rpc.Register(m); err != nil {

@@ -14,6 +14,7 @@ import (
 // perfTools are the load generators under `sluice perf`.
 var perfTools = []command{
 	{"bdev", "drive a bdev stack inside this process (SPDK bdevperf's job)", perfBdevCmd},
+	{"nvmf", "drive NVMe/TCP namespaces through our host (spdk_nvme_perf's job)", perfNVMfCmd},
 }
 
 func perfCmd(args []string, stdout, stderr io.Writer) int {

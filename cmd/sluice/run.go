@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-storage/sluice/actors"
 	"github.com/sluice-storage/sluice/conf"
+	"github.com/sluice-storage/sluice/drivers/nvmf"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
 	"github.com/sluice-storage/sluice/reactors"
 	"github.com/sluice-storage/sluice/services/bdev"
@@ -139,6 +140,7 @@ type daemon struct {
 	parts []part
 
 	bdevs   *bdev.Registry // set by startBdevs
+	nvmf    *nvmf.Manager  // remote NVMe/TCP controllers as bdevs; set by startBdevs
 	started time.Time
 	// lock: the uring bdevs' file names for bdev_get_bdevs; RPC handlers
 	// run on the RPC server's goroutines, never on a reactor.
