@@ -46,17 +46,17 @@ func TestRules(t *testing.T) {
 	}{
 		// The file as a whole.
 		{"unknown section", "bdevs: []\ncolour: red\n",
-			"topo.yaml:2: colour: unknown key, want one of reactors, bdevs, rpc, debug"},
-		{"stages not yet", "bdevs: []\nstages:\n  - name: Crypt0\n",
-			"topo.yaml:2: stages: not supported yet: this build has no data-service stages; remove the section"},
-		{"targets not yet", "targets:\n  nvmf: {}\n",
-			"topo.yaml:1: targets: not supported yet: this build has no nvmf, iscsi or vhost targets; remove the section"},
+			"topo.yaml:2: colour: unknown key, want one of reactors, bdevs, stages, targets, rpc, debug"},
+		{"stage without a service", "bdevs: []\nstages:\n  - name: Crypt0\n",
+			"topo.yaml:3: stages[0].service: missing, want passthru, delay, error, qos, raid0, concat, replica or crypto"},
+		{"vhost target not yet", "targets:\n  vhost: {}\n",
+			"topo.yaml:2: targets.vhost: not supported yet: this build has no vhost target; remove it"},
 		{"not a mapping", "- bdevs\n",
-			"topo.yaml:1: a list, want a mapping of reactors, bdevs, rpc, debug"},
+			"topo.yaml:1: a list, want a mapping of reactors, bdevs, stages, targets, rpc, debug"},
 		{"repeated section", "rpc: {}\ndebug: {}\nrpc: {}\n",
 			"topo.yaml:3: rpc: repeated (first at line 1), want each key once"},
 		{"complex key", "? [a, b]\n: 1\n",
-			"topo.yaml:1: a key that is not a plain name, want one of reactors, bdevs, rpc, debug"},
+			"topo.yaml:1: a key that is not a plain name, want one of reactors, bdevs, stages, targets, rpc, debug"},
 		{"syntax: unclosed flow", "rpc: {}\nbdevs:\n  - {name: A\n",
 			"topo.yaml:3: YAML syntax: did not find expected ',' or '}'"},
 		{"syntax: given up at the end", "bdevs: [\n\n", // the construct is on line 1: yaml.v3 cites where it stopped
@@ -289,7 +289,7 @@ rpc:
 		"topo.yaml:15: bdevs[3].path: missing, want an absolute path of a file or block device",
 		"topo.yaml:17: bdevs[3].size: 1.3KiB, want a whole number of bytes (1.3KiB is 1331.2 bytes)",
 		"topo.yaml:18: bdevs[3].colour: unknown key, want one of name, driver, block_size, size, blocks, uuid, path",
-		"topo.yaml:19: stages: not supported yet: this build has no data-service stages; remove the section",
+		"topo.yaml:20: stages[0].service: missing, want passthru, delay, error, qos, raid0, concat, replica or crypto",
 		`topo.yaml:22: rpc.listen: sluice.sock, want an absolute path of a unix socket of at most 107 bytes, or "" to disable`,
 	}
 	got := errorLines(t, yaml)
@@ -326,25 +326,10 @@ func TestUnknownKeys(t *testing.T) {
 		"topo.yaml:3: reactors.polling: unknown key, want one of cores, mode, idle_after",
 		"topo.yaml:9: bdevs[0].sise: unknown key, want one of name, driver, block_size, size, blocks, uuid, path",
 		"topo.yaml:12: debug.pprof: unknown key, want one of listen",
-		"topo.yaml:13: extra: unknown key, want one of reactors, bdevs, rpc, debug",
+		"topo.yaml:13: extra: unknown key, want one of reactors, bdevs, stages, targets, rpc, debug",
 	}
 	if got := errorLines(t, yaml); !slices.Equal(got, want) {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-// TestNotSupportedYet: stages and targets are rejected at their line
-// whatever they hold, even nothing.
-func TestNotSupportedYet(t *testing.T) {
-	for _, section := range []string{"stages", "targets"} {
-		for _, body := range []string{"", " []", " {}", "\n  - name: X\n    base: Malloc0"} {
-			yaml := "rpc:\n  listen: ''\n" + section + ":" + body + "\n"
-			got := errorLines(t, yaml)
-			want := "topo.yaml:3: " + section + ": " + notSupportedYet[section]
-			if len(got) != 1 || got[0] != want {
-				t.Errorf("%q: got %q, want %q", yaml, got, want)
-			}
-		}
 	}
 }
 

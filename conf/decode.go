@@ -46,10 +46,7 @@ var (
 
 // notSupportedYet are the sections of parts not built yet, with why; a file
 // that has one is rejected at its line rather than half served.
-var notSupportedYet = map[string]string{
-	"stages":  "not supported yet: this build has no data-service stages; remove the section",
-	"targets": "not supported yet: this build has no nvmf, iscsi or vhost targets; remove the section",
-}
+var notSupportedYet = map[string]string{}
 
 // parseYAML reads the one YAML document of data; nil for an empty file.
 func parseYAML(data []byte) (*yaml.Node, *Error) {
@@ -149,8 +146,10 @@ func (d *decoder) topology(doc *yaml.Node, t *Topology) {
 			d.reactors(key, v, &t.Reactors)
 		case "bdevs":
 			t.Bdevs = d.bdevs(key, v)
-		case "stages", "targets":
-			d.report(key, k, Error{Msg: notSupportedYet[key]})
+		case "stages":
+			t.Stages = d.stages(key, v)
+		case "targets":
+			d.targets(key, v, &t.Targets)
 		case "rpc":
 			d.listen(key, v, &t.RPC.Listen, wantRPCListen)
 		case "debug":

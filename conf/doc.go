@@ -24,8 +24,21 @@
 //	    size: 64MiB            # or blocks: 131072; exactly one; whole blocks
 //	    uuid: 5d2a7c1e-…       # optional, canonical form, not nil, unique
 //	    path: /var/lib/x.img   # uring only, required there: absolute, unique
-//	stages: …                  # not supported yet: rejected at its line
-//	targets: …                 # not supported yet (nvmf, iscsi, vhost will go here)
+//	stages:                    # optional; at most StagesMax; see stages.go, examples/<service>.yaml
+//	  - name: Secret0          # one namespace with the bdevs
+//	    service: crypto        # passthru | delay | error | qos | raid0 | concat | replica | crypto
+//	    base: Mirror0          # or bases: [A, B] (raid0, concat 1..32; replica 1..8 members)
+//	    uuid: 5d2a7c1e-…       # optional
+//	    …                      # the service's own fields, and only those: delay read_latency,
+//	                           # p99_read_latency, write_latency, p99_write_latency; qos
+//	                           # rw_ios_per_sec, rw_mbytes_per_sec, r_mbytes_per_sec,
+//	                           # w_mbytes_per_sec; raid0/concat strip_size; replica metadata,
+//	                           # region_size, rebuild_rate; crypto key_file, key_name, convert,
+//	                           # convert_rate
+//	targets:                   # optional: the front ends
+//	  nvmf: …                  # the NVMe-oF target: see nvmf.go and examples/nvmf.yaml
+//	  iscsi: …                 # the iSCSI target: see iscsi.go and examples/iscsi.yaml
+//	                           # (vhost: not supported yet)
 //	rpc:
 //	  listen: /var/tmp/sluice.sock   # unix socket, absolute, <= 107 bytes; "" disables
 //	debug:

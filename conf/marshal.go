@@ -71,6 +71,21 @@ func (t *Topology) node() *yaml.Node {
 		}
 		addField(top, "bdevs", bdevs)
 	}
+	if len(t.Stages) > 0 {
+		addField(top, "stages", stagesNode(t.Stages))
+	}
+
+	targets := t.Targets.node() // iscsi, or nil
+	if nv := t.Targets.NVMf.node(); nv != nil {
+		if targets == nil {
+			targets = mappingNode()
+		}
+		// nvmf first, in the schema's order of targets: keys.
+		targets.Content = append([]*yaml.Node{stringNode("nvmf"), nv}, targets.Content...)
+	}
+	if targets != nil {
+		addField(top, "targets", targets)
+	}
 
 	rpc := mappingNode()
 	addField(rpc, "listen", stringNode(t.RPC.Listen))

@@ -15,7 +15,9 @@ import (
 // filled (C1, C2). Later issues add Stages and Targets beside Bdevs.
 type Topology struct {
 	Reactors Reactors
-	Bdevs    []Bdev // in file order; names unique (C2)
+	Bdevs    []Bdev  // in file order; names unique (C2)
+	Stages   []Stage // in file order; one namespace with Bdevs (C2); stages.go
+	Targets  Targets
 	RPC      RPC
 	Debug    Debug
 
@@ -261,6 +263,9 @@ func fillDefaults(t *Topology) {
 	if r.Mode == ModeAdaptive && r.IdleAfter == 0 {
 		r.IdleAfter = IdleAfterDefault
 	}
+	fillTargetDefaults(t)
+	fillNVMfDefaults(t)
+	fillStageDefaults(t)
 	for i := range t.Bdevs {
 		b := &t.Bdevs[i]
 		if b.BlockSize == 0 {

@@ -19,8 +19,11 @@ func validate(c *checker, t *Topology, m *Machine) {
 	for i := range t.Bdevs {
 		validateBdev(c, itemPath("bdevs", i), &t.Bdevs[i])
 	}
-	checkGraph(c, bdevNodes(t.Bdevs)) // later: and the stages' nodes
+	validateStages(c, t)
+	checkGraph(c, append(bdevNodes(t.Bdevs), stageNodes(t.Stages)...))
 	checkBdevsShared(c, t.Bdevs)
+	validateTargets(c, t)
+	validateNVMf(c, t)
 	if l := t.RPC.Listen; l != "" && c.ok("rpc.listen") && !validSocketPath(l) {
 		c.value("rpc.listen", l, wantRPCListen)
 	}

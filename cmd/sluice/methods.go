@@ -22,8 +22,10 @@ func registerMethods(d *daemon) error {
 		{Name: "framework_get_reactors", Params: "", Handler: d.frameworkGetReactors},
 	}
 	methods = append(methods, bdevMethods(d)...)
+	methods = append(methods, stageMethods(d)...)
 	methods = append(methods, nvmf.Methods(d.nvmf)...)
 	methods = append(methods, configMethods(d)...)
+	methods = append(methods, iscsiMethods(d)...)
 	for _, m := range methods {
 		if err := d.rpc.Register(m); err != nil {
 			return err

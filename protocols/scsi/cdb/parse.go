@@ -10,45 +10,51 @@ type Opcode uint8
 
 // Operation codes the target decodes (SPC-4, SBC-3).
 const (
-	OpTestUnitReady        Opcode = 0x00
-	OpRequestSense         Opcode = 0x03
-	OpRead6                Opcode = 0x08
-	OpWrite6               Opcode = 0x0a
-	OpInquiry              Opcode = 0x12
-	OpModeSelect6          Opcode = 0x15
-	OpReserve6             Opcode = 0x16
-	OpRelease6             Opcode = 0x17
-	OpModeSense6           Opcode = 0x1a
-	OpStartStopUnit        Opcode = 0x1b
-	OpReadCapacity10       Opcode = 0x25
-	OpRead10               Opcode = 0x28
-	OpWrite10              Opcode = 0x2a
-	OpWriteAndVerify10     Opcode = 0x2e
-	OpVerify10             Opcode = 0x2f
-	OpPreFetch10           Opcode = 0x34
-	OpSynchronizeCache10   Opcode = 0x35
-	OpWriteSame10          Opcode = 0x41
-	OpUnmap                Opcode = 0x42
-	OpModeSelect10         Opcode = 0x55
-	OpReserve10            Opcode = 0x56
-	OpRelease10            Opcode = 0x57
-	OpModeSense10          Opcode = 0x5a
-	OpPersistentReserveIn  Opcode = 0x5e
-	OpPersistentReserveOut Opcode = 0x5f
-	OpRead16               Opcode = 0x88
-	OpCompareAndWrite      Opcode = 0x89
-	OpWrite16              Opcode = 0x8a
-	OpORWrite16            Opcode = 0x8b
-	OpWriteAndVerify16     Opcode = 0x8e
-	OpVerify16             Opcode = 0x8f
-	OpPreFetch16           Opcode = 0x90
-	OpSynchronizeCache16   Opcode = 0x91
-	OpWriteSame16          Opcode = 0x93
-	OpServiceActionIn16    Opcode = 0x9e
-	OpReportLUNs           Opcode = 0xa0
-	OpMaintenanceIn        Opcode = 0xa3
-	OpRead12               Opcode = 0xa8
-	OpWrite12              Opcode = 0xaa
+	OpTestUnitReady             Opcode = 0x00
+	OpRequestSense              Opcode = 0x03
+	OpRead6                     Opcode = 0x08
+	OpWrite6                    Opcode = 0x0a
+	OpInquiry                   Opcode = 0x12
+	OpModeSelect6               Opcode = 0x15
+	OpReserve6                  Opcode = 0x16
+	OpRelease6                  Opcode = 0x17
+	OpModeSense6                Opcode = 0x1a
+	OpStartStopUnit             Opcode = 0x1b
+	OpPreventAllowMediumRemoval Opcode = 0x1e
+	OpReadCapacity10            Opcode = 0x25
+	OpRead10                    Opcode = 0x28
+	OpWrite10                   Opcode = 0x2a
+	OpWriteAndVerify10          Opcode = 0x2e
+	OpVerify10                  Opcode = 0x2f
+	OpPreFetch10                Opcode = 0x34
+	OpSynchronizeCache10        Opcode = 0x35
+	OpReadDefectData10          Opcode = 0x37
+	OpWriteSame10               Opcode = 0x41
+	OpUnmap                     Opcode = 0x42
+	OpModeSelect10              Opcode = 0x55
+	OpReserve10                 Opcode = 0x56
+	OpRelease10                 Opcode = 0x57
+	OpModeSense10               Opcode = 0x5a
+	OpPersistentReserveIn       Opcode = 0x5e
+	OpPersistentReserveOut      Opcode = 0x5f
+	OpRead16                    Opcode = 0x88
+	OpCompareAndWrite           Opcode = 0x89
+	OpWrite16                   Opcode = 0x8a
+	OpORWrite16                 Opcode = 0x8b
+	OpWriteAndVerify16          Opcode = 0x8e
+	OpVerify16                  Opcode = 0x8f
+	OpPreFetch16                Opcode = 0x90
+	OpSynchronizeCache16        Opcode = 0x91
+	OpWriteSame16               Opcode = 0x93
+	OpWriteAtomic16             Opcode = 0x9c
+	OpServiceActionIn16         Opcode = 0x9e
+	OpReportLUNs                Opcode = 0xa0
+	OpMaintenanceIn             Opcode = 0xa3
+	OpRead12                    Opcode = 0xa8
+	OpWrite12                   Opcode = 0xaa
+	OpWriteAndVerify12          Opcode = 0xae
+	OpVerify12                  Opcode = 0xaf
+	OpReadDefectData12          Opcode = 0xb7
 )
 
 // ServiceAction is the service action of an opcode that has them (5 bits in byte 1).
@@ -176,6 +182,11 @@ type Command struct {
 
 	PowerCondition         uint8 // START STOP UNIT
 	PowerConditionModifier uint8 // START STOP UNIT
+
+	Prevent uint8 // PREVENT ALLOW MEDIUM REMOVAL: byte 4 bits 1-0
+
+	DefectListFormat uint8 // READ DEFECT DATA: byte 2 (10) or 1 (12) bits 2-0
+	DefectRequest    uint8 // READ DEFECT DATA: REQ_PLIST(4) REQ_GLIST(3), in place
 }
 
 // Has reports whether all of f are set.
@@ -242,7 +253,8 @@ func known(op Opcode) bool {
 		OpPersistentReserveIn, OpPersistentReserveOut, OpRead16, OpCompareAndWrite,
 		OpWrite16, OpORWrite16, OpWriteAndVerify16, OpVerify16, OpPreFetch16,
 		OpSynchronizeCache16, OpWriteSame16, OpServiceActionIn16, OpReportLUNs,
-		OpMaintenanceIn, OpRead12, OpWrite12:
+		OpMaintenanceIn, OpRead12, OpWrite12, OpPreventAllowMediumRemoval, OpReadDefectData10,
+		OpReadDefectData12, OpWriteAtomic16, OpWriteAndVerify12, OpVerify12:
 		return true
 	}
 	return false
@@ -269,11 +281,19 @@ func parseByOpcode(c *Command, b []byte) error {
 	case OpRead12, OpWrite12: // SBC-3: 2-5 LBA; 6-9 LENGTH; 10 GROUP
 		c.readWriteFlags(b[1])
 		c.LBA, c.Blocks, c.Group = uint64(be32(b[2:])), be32(b[6:]), b[10]&0x3f
-	case OpRead16, OpWrite16, OpORWrite16: // SBC-3: 2-9 LBA; 10-13 LENGTH; 14 GROUP
+	case OpRead16, OpWrite16, OpORWrite16, OpWriteAtomic16: // SBC-3/4: 2-9 LBA; 10-13 LENGTH; 14 GROUP
 		c.readWriteFlags(b[1])
 		c.lba16(b)
-	case OpVerify10, OpVerify16, OpWriteAndVerify10, OpWriteAndVerify16:
+	case OpVerify10, OpVerify12, OpVerify16, OpWriteAndVerify10, OpWriteAndVerify12, OpWriteAndVerify16:
 		return parseVerify(c, b)
+	case OpPreventAllowMediumRemoval: // SPC-4: 4 PREVENT(1-0)
+		c.Prevent = b[4] & 0x03
+	case OpReadDefectData10: // SBC-3: 2 REQ_PLIST(4) REQ_GLIST(3) FORMAT(2-0); 7-8 ALLOCATION LENGTH
+		c.DefectRequest, c.DefectListFormat = b[2]&0x18, b[2]&0x07
+		c.AllocationLength = uint32(be16(b[7:]))
+	case OpReadDefectData12: // SBC-3: 1 REQ_PLIST(4) REQ_GLIST(3) FORMAT(2-0); 6-9 ALLOCATION LENGTH
+		c.DefectRequest, c.DefectListFormat = b[1]&0x18, b[1]&0x07
+		c.AllocationLength = be32(b[6:])
 	case OpCompareAndWrite: // SBC-3: 1 WRPROTECT DPO FUA; 2-9 LBA; 13 NUMBER OF LOGICAL BLOCKS; 14 GROUP
 		c.readWriteFlags(b[1])
 		c.LBA, c.Blocks, c.Group = be64(b[2:]), uint32(b[13]), b[14]&0x3f
@@ -379,16 +399,21 @@ func parseVerify(c *Command, b []byte) error {
 	c.Protect = b[1] >> 5
 	c.setFlag(FlagDPO, b[1]&0x10 != 0)
 	c.ByteCheck = b[1] >> 1 & 0x03
-	if c.Opcode == OpVerify10 || c.Opcode == OpWriteAndVerify10 {
+	switch c.Opcode {
+	case OpVerify10, OpWriteAndVerify10:
 		c.lba10(b)
-	} else {
+	case OpVerify12, OpWriteAndVerify12: // 2-5 LBA; 6-9 LENGTH; 10 GROUP
+		c.LBA, c.Blocks, c.Group = uint64(be32(b[2:])), be32(b[6:]), b[10]&0x3f
+	default:
 		c.lba16(b)
 	}
+	writeAndVerify := c.Opcode == OpWriteAndVerify10 || c.Opcode == OpWriteAndVerify12 ||
+		c.Opcode == OpWriteAndVerify16
 	switch {
 	case c.ByteCheck == 0b10:
 		// Reserved in both commands.
 		return invalidField(1, 2)
-	case c.ByteCheck == 0b11 && (c.Opcode == OpWriteAndVerify10 || c.Opcode == OpWriteAndVerify16):
+	case c.ByteCheck == 0b11 && writeAndVerify:
 		// Only VERIFY compares against a single block.
 		return invalidField(1, 2)
 	}
@@ -521,13 +546,13 @@ func (c *Command) Direction() Direction {
 	switch c.Opcode {
 	case OpRead6, OpRead10, OpRead12, OpRead16, OpRequestSense, OpInquiry, OpModeSense6,
 		OpModeSense10, OpReadCapacity10, OpServiceActionIn16, OpMaintenanceIn,
-		OpPersistentReserveIn, OpReportLUNs:
+		OpPersistentReserveIn, OpReportLUNs, OpReadDefectData10, OpReadDefectData12:
 		return DirIn
 	case OpWrite6, OpWrite10, OpWrite12, OpWrite16, OpORWrite16, OpWriteAndVerify10,
-		OpWriteAndVerify16, OpCompareAndWrite, OpUnmap, OpModeSelect6, OpModeSelect10,
-		OpPersistentReserveOut, OpReserve10, OpRelease10:
+		OpWriteAndVerify12, OpWriteAndVerify16, OpCompareAndWrite, OpUnmap, OpModeSelect6,
+		OpModeSelect10, OpPersistentReserveOut, OpReserve10, OpRelease10, OpWriteAtomic16:
 		return DirOut
-	case OpVerify10, OpVerify16:
+	case OpVerify10, OpVerify12, OpVerify16:
 		if c.ByteCheck != 0 {
 			return DirOut
 		}
@@ -546,11 +571,11 @@ func (c *Command) DataSize(blockSize uint32) uint64 {
 	bs := uint64(blockSize)
 	switch c.Opcode {
 	case OpRead6, OpRead10, OpRead12, OpRead16, OpWrite6, OpWrite10, OpWrite12, OpWrite16,
-		OpORWrite16, OpWriteAndVerify10, OpWriteAndVerify16:
+		OpORWrite16, OpWriteAndVerify10, OpWriteAndVerify12, OpWriteAndVerify16, OpWriteAtomic16:
 		return uint64(c.Blocks) * bs
 	case OpCompareAndWrite: // verify data then write data (SBC-3)
 		return 2 * uint64(c.Blocks) * bs
-	case OpVerify10, OpVerify16:
+	case OpVerify10, OpVerify12, OpVerify16:
 		switch c.ByteCheck {
 		case 0b01:
 			return uint64(c.Blocks) * bs

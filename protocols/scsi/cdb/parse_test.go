@@ -81,6 +81,22 @@ func TestParse(t *testing.T) {
 			Command{Opcode: OpWriteAndVerify10, Size: 10, LBA: 16, Blocks: 8, ByteCheck: 1, Flags: FlagDPO}},
 		{"write and verify(16)", "8e 00 00 00 00 00 00 00 00 10 00 00 00 08 00 00",
 			Command{Opcode: OpWriteAndVerify16, Size: 16, LBA: 16, Blocks: 8}},
+		// SBC-3 VERIFY(12) and WRITE AND VERIFY(12): 2-5 LBA; 6-9 LENGTH; 10 GROUP.
+		{"verify(12) bytchk 01", "af 02 00 00 00 10 00 00 00 08 05 00",
+			Command{Opcode: OpVerify12, Size: 12, LBA: 16, Blocks: 8, ByteCheck: 1, Group: 5}},
+		{"write and verify(12)", "ae 00 00 00 00 10 00 00 01 00 00 00",
+			Command{Opcode: OpWriteAndVerify12, Size: 12, LBA: 16, Blocks: 256}},
+		// SBC-4 WRITE ATOMIC(16): the READ(16) layout.
+		{"write atomic(16)", "9c 08 00 00 00 00 00 00 00 10 00 00 00 02 00 00",
+			Command{Opcode: OpWriteAtomic16, Size: 16, LBA: 16, Blocks: 2, Flags: FlagFUA}},
+		// SPC-4 PREVENT ALLOW MEDIUM REMOVAL: 4 PREVENT(1-0).
+		{"prevent allow medium removal", "1e 00 00 00 01 00",
+			Command{Opcode: OpPreventAllowMediumRemoval, Size: 6, Prevent: 1}},
+		// SBC-3 READ DEFECT DATA(10)/(12): REQ_PLIST REQ_GLIST FORMAT; ALLOCATION LENGTH.
+		{"read defect data(10)", "37 00 18 00 00 00 00 00 04 00",
+			Command{Opcode: OpReadDefectData10, Size: 10, DefectRequest: 0x18, AllocationLength: 4}},
+		{"read defect data(12)", "b7 0d 00 00 00 00 00 00 00 08 00 00",
+			Command{Opcode: OpReadDefectData12, Size: 12, DefectRequest: 0x08, DefectListFormat: 5, AllocationLength: 8}},
 		// SBC-3 PRE-FETCH: 1 IMMED(1).
 		{"pre-fetch(10)", "34 02 00 00 00 10 00 00 08 00",
 			Command{Opcode: OpPreFetch10, Size: 10, LBA: 16, Blocks: 8, Flags: FlagImmed}},
@@ -196,6 +212,7 @@ func TestParseRejects(t *testing.T) {
 		{"inquiry cmddt", "12 02 00 00 ff 00", ASCInvalidFieldInCDB, true, 1, 1},
 		{"verify bytchk 10", "8f 04 00 00 00 00 00 00 00 20 00 00 00 40 00 00", ASCInvalidFieldInCDB, true, 1, 2},
 		{"write and verify bytchk 11", "8e 06 00 00 00 00 00 00 00 10 00 00 00 08 00 00", ASCInvalidFieldInCDB, true, 1, 2},
+		{"write and verify(12) bytchk 11", "ae 06 00 00 00 00 00 00 00 08 00 00", ASCInvalidFieldInCDB, true, 1, 2},
 		{"write same anchor without unmap", "93 10 00 00 00 00 00 00 00 10 00 00 00 80 00 00", ASCInvalidFieldInCDB, true, 1, 4},
 		{"write same pbdata", "41 04 00 00 00 10 00 00 80 00", ASCInvalidFieldInCDB, true, 1, 2},
 		{"write same lbdata", "41 02 00 00 00 10 00 00 80 00", ASCInvalidFieldInCDB, true, 1, 1},
