@@ -26,6 +26,7 @@ func registerMethods(d *daemon) error {
 	methods = append(methods, nvmf.Methods(d.nvmf)...)
 	methods = append(methods, configMethods(d)...)
 	methods = append(methods, iscsiMethods(d)...)
+	methods = append(methods, nvmfMethods(d)...)
 	for _, m := range methods {
 		if err := d.rpc.Register(m); err != nil {
 			return err

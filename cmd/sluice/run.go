@@ -160,7 +160,7 @@ type part interface {
 // back ends, then stages, then targets. Each is explicit here (no init()
 // registration); each returns nil when the topology declares nothing of
 // its kind.
-var starters = []func(d *daemon) (part, error){startBdevs, startStages, startISCSI}
+var starters = []func(d *daemon) (part, error){startBdevs, startStages, startNVMf, startISCSI}
 
 // startDaemon claims the RPC socket and debug address first (so a second
 // daemon is refused before it starts anything), then starts the reactors,
