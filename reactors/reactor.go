@@ -423,11 +423,13 @@ func (r *Reactor) loop() {
 		r.loops.Add(1)
 		if work > 0 {
 			// Reading the clock costs more than a short turn on some VMs
-			// (clock_gettime without a usable TSC), so a busy reactor reads
-			// it once per clockTurnsMax turns and counts the whole stretch
-			// as busy; an idle turn always reads it, to decide on sleep.
+			// (clock_gettime without a usable TSC), so a busy reactor
+			// without timers reads it once per clockTurnsMax turns and
+			// counts the whole stretch as busy; an idle turn always reads
+			// it, to decide on sleep, and so does every turn while timers
+			// are registered, so a timer never fires late by turns.
 			busyTurns++
-			if busyTurns < clockTurnsMax {
+			if busyTurns < clockTurnsMax && len(r.timers) == 0 {
 				continue
 			}
 		}
