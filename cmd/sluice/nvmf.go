@@ -595,7 +595,7 @@ func (d *daemon) nvmfGetStats(_ context.Context, raw json.RawMessage) (any, erro
 				if g.Reactor < len(groups) {
 					groups[g.Reactor].Transports = append(groups[g.Reactor].Transports, map[string]any{
 						"trtype": tr.Name(), "connections": g.Connections, "accepted": g.Accepted, "terminations": terms,
-						"send_blocked": g.SendBlocked, "buffer_waits": g.BufferWaits})
+						"pdus_in": g.PDUsIn, "pdus_out": g.PDUsOut, "send_blocked": g.SendBlocked, "buffer_waits": g.BufferWaits})
 				}
 			}
 		}

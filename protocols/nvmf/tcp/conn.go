@@ -101,9 +101,7 @@ type Conn struct {
 	inReady     bool
 	inSend      bool
 
-	// Counters read by the debug endpoint.
-	pdusIn, pdusOut counter
-	termReason      string
+	termReason string // why it closed, for the log
 }
 
 // requestCount is how many request slots a connection has: enough for an I/O queue of the
@@ -249,10 +247,10 @@ func (c *Conn) process() {
 		case pdu.KindNeedMore:
 			return
 		case pdu.KindPDU:
-			c.pdusIn.add(1)
+			c.g.pdusIn.add(1)
 			c.handlePDU(&fr, digestBad)
 		case pdu.KindDataHeader:
-			c.pdusIn.add(1)
+			c.g.pdusIn.add(1)
 			c.handleDataHeader(&fr)
 		case pdu.KindDataDone:
 			c.handleDataDone(&fr, digestBad)
@@ -561,7 +559,7 @@ func (c *Conn) flush() int {
 
 // sent is called for each PDU fully written.
 func (c *Conn) sent(kind sendKind, tag uint16) {
-	c.pdusOut.add(1)
+	c.g.pdusOut.add(1)
 	switch kind {
 	case sendC2HLast, sendResp:
 		c.freeRequest(&c.reqs[tag])

@@ -54,6 +54,8 @@ type pollGroup struct {
 	// Read anywhere.
 	connCount   atomic.Int32
 	accepted    counter
+	pdusIn      counter // PDUs received (a data PDU once, at its header)
+	pdusOut     counter // PDUs sent whole
 	sendBlocked counter // sendmsg found the socket full: the host reads slower than we answer
 	bufferWaits counter // requests that waited for a pool buffer (backpressure, K3)
 }

@@ -254,6 +254,8 @@ type GroupStats struct {
 	Reactor     int    `json:"reactor"`
 	Connections int32  `json:"connections"`
 	Accepted    uint64 `json:"accepted"`
+	PDUsIn      uint64 `json:"pdus_in"`
+	PDUsOut     uint64 `json:"pdus_out"`
 	SendBlocked uint64 `json:"send_blocked"` // sendmsg found a socket full
 	BufferWaits uint64 `json:"buffer_waits"` // requests that waited for a pool buffer
 }
@@ -262,7 +264,7 @@ type GroupStats struct {
 func (t *Transport) Stats() (groups []GroupStats, terminations uint64) {
 	for _, g := range t.groups {
 		groups = append(groups, GroupStats{Reactor: g.owner.Index(), Connections: g.connCount.Load(), Accepted: g.accepted.load(),
-			SendBlocked: g.sendBlocked.load(), BufferWaits: g.bufferWaits.load()})
+			PDUsIn: g.pdusIn.load(), PDUsOut: g.pdusOut.load(), SendBlocked: g.sendBlocked.load(), BufferWaits: g.bufferWaits.load()})
 	}
 	return groups, t.terminations.load()
 }
