@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"github.com/google/uuid"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -472,10 +473,7 @@ func validateTargets(c *checker, t *Topology) {
 			c.problem(base+"."+f.path, strconv.Itoa(f.n)+" entries", "at most "+strconv.Itoa(ISCSIGroupsMax))
 		}
 	}
-	bdevs := map[string]bool{}
-	for _, b := range t.Bdevs {
-		bdevs[b.Name] = true
-	}
+	bdevs := t.exportable()
 	names := map[string]string{}
 	for i := range s.Nodes {
 		validateNode(c, itemPath(base+".target_nodes", i), s, &s.Nodes[i], names, bdevs, pgs, igs, auths)
@@ -483,7 +481,7 @@ func validateTargets(c *checker, t *Topology) {
 }
 
 func validateNode(c *checker, p string, s *ISCSI, n *ISCSINode, names map[string]string,
-	bdevs map[string]bool, pgs, igs, auths map[int]bool) {
+	bdevs map[string]uuid.UUID, pgs, igs, auths map[int]bool) {
 	if q := p + ".name"; c.ok(q) && (hasISCSIPrefix(n.Name) || c.ok("targets.iscsi.node_base")) {
 		full := n.Name
 		if !hasISCSIPrefix(full) {
@@ -528,9 +526,9 @@ func validateNode(c *checker, p string, s *ISCSI, n *ISCSINode, names map[string
 		if r := q + ".bdev"; c.ok(r) {
 			switch {
 			case l.Bdev == "":
-				c.missingOr(r, "the name of a bdev of this file")
-			case !bdevs[l.Bdev]:
-				c.value(r, l.Bdev, "the name of a bdev of this file")
+				c.missingOr(r, "the name of a bdev or stage of this file")
+			case !hasName(bdevs, l.Bdev):
+				c.value(r, l.Bdev, "the name of a bdev or stage of this file")
 			}
 		}
 	}
@@ -859,4 +857,9 @@ func ParseCHAPSecrets(file string, data []byte) ([]CHAPSecret, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func hasName(names map[string]uuid.UUID, name string) bool {
+	_, ok := names[name]
+	return ok
 }

@@ -336,10 +336,7 @@ func validateNVMf(c *checker, t *Topology) {
 	if n := len(s.Subsystems); n > NVMfSubsystemsMax && c.ok(base+".subsystems") {
 		c.problem(base+".subsystems", strconv.Itoa(n)+" subsystems", "at most "+strconv.Itoa(NVMfSubsystemsMax))
 	}
-	bdevs := map[string]uuid.UUID{}
-	for _, b := range t.Bdevs {
-		bdevs[b.Name] = b.UUID
-	}
+	bdevs := t.exportable()
 	nqns := map[string]string{}     // NQN -> path of the subsystem that has it
 	uuids := map[uuid.UUID]string{} // namespace UUID -> path
 	for i := range s.Subsystems {
@@ -538,7 +535,7 @@ func validateNVMfSubsystem(c *checker, p string, s *NVMfSubsystem, bdevs map[str
 			if _, ok := bdevs[ns.Bdev]; ns.Bdev == "" {
 				c.missingOr(r, wantName)
 			} else if !ok {
-				c.value(r, ns.Bdev, "the name of a bdev of this file")
+				c.value(r, ns.Bdev, "the name of a bdev or stage of this file")
 			}
 		}
 		if r := q + ".uuid"; ns.UUID != uuid.Nil && c.ok(r) {
@@ -642,10 +639,7 @@ func fillNVMfDefaults(t *Topology) {
 	for i := range s.Discovery.Listeners {
 		s.Discovery.Listeners[i].canonical()
 	}
-	bdevUUIDs := map[string]uuid.UUID{}
-	for _, b := range t.Bdevs {
-		bdevUUIDs[b.Name] = b.UUID
-	}
+	bdevUUIDs := t.exportable()
 	for i := range s.Subsystems {
 		sub := &s.Subsystems[i]
 		if sub.SerialNumber == "" {

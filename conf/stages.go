@@ -649,3 +649,17 @@ func stagesNode(stages []Stage) *yaml.Node {
 	}
 	return list
 }
+
+// exportable maps every name a target may export (a bdev or a stage: both
+// are block devices) to its UUID, zero when none was given. The nvmf and
+// iscsi sections check their namespaces and LUNs against it.
+func (t *Topology) exportable() map[string]uuid.UUID {
+	out := make(map[string]uuid.UUID, len(t.Bdevs)+len(t.Stages))
+	for _, b := range t.Bdevs {
+		out[b.Name] = b.UUID
+	}
+	for _, s := range t.Stages {
+		out[s.Name] = s.UUID
+	}
+	return out
+}

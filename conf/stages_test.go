@@ -141,3 +141,32 @@ func TestStagesBuiltInCode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTargetsExportStages: a namespace or LUN may sit on a stage, which is a
+// block device like a bdev; a name that is neither is still refused.
+func TestTargetsExportStages(t *testing.T) {
+	const topo = `bdevs:
+  - {name: M0, driver: malloc, size: 4MiB}
+stages:
+  - {name: P0, service: passthru, base: M0}
+targets:
+  iscsi:
+    portal_groups: [{tag: 1, portals: ["127.0.0.1:3260"]}]
+    initiator_groups: [{tag: 1, initiators: [ANY], netmasks: [ANY]}]
+    target_nodes:
+      - {name: disk0, luns: [{lun: 0, bdev: P0}], maps: [{portal_group: 1, initiator_group: 1}]}
+  nvmf:
+    subsystems:
+      - nqn: nqn.2016-06.io.sluice:cnode1
+        allow_any_host: true
+        listeners: [{transport: tcp, address: 127.0.0.1, port: 4420}]
+        namespaces: [{nsid: 1, bdev: P0}]
+`
+	if _, err := Parse("topo.yaml", []byte(topo)); err != nil {
+		t.Fatalf("a stage exported as LUN and namespace: %v", err)
+	}
+	_, err := Parse("topo.yaml", []byte(strings.ReplaceAll(topo, "bdev: P0", "bdev: P9")))
+	if err == nil || !strings.Contains(err.Error(), "P9, want the name of a bdev or stage") {
+		t.Fatalf("unknown export name: %v", err)
+	}
+}
