@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sluice-storage/sluice/actors"
-	"github.com/sluice-storage/sluice/conf"
 	"github.com/sluice-storage/sluice/drivers/malloc"
 	"github.com/sluice-storage/sluice/drivers/null"
 	"github.com/sluice-storage/sluice/drivers/nvmf"
 	"github.com/sluice-storage/sluice/drivers/uring"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
+	"github.com/sluice-storage/sluice/perf"
 	"github.com/sluice-storage/sluice/services/bdev"
 )
 
@@ -63,7 +63,7 @@ func startBdevs(d *daemon) (part, error) {
 		return nil, err
 	}
 	for _, b := range d.top.Bdevs {
-		if _, err := reg.Create(specOf(b)); err != nil {
+		if _, err := reg.Create(perf.SpecOf(b)); err != nil {
 			reg.Close()
 			return nil, fmt.Errorf("bdevs: %w", err)
 		}
@@ -76,11 +76,6 @@ func startBdevs(d *daemon) (part, error) {
 	}
 	d.bdevs = reg
 	return p, nil
-}
-
-func specOf(b conf.Bdev) bdev.Spec {
-	return bdev.Spec{Name: b.Name, Driver: string(b.Driver), BlockSize: uint32(b.BlockSize),
-		Blocks: b.Blocks, UUID: b.UUID, Path: b.Path}
 }
 
 // bdevMethods are SPDK's bdev methods for the back ends that exist.

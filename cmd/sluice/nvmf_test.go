@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/sluice-storage/sluice/perf"
 	"io"
 	"log/slog"
 	"net"
@@ -42,7 +43,7 @@ func nvmfDaemon(t *testing.T, top *conf.Topology) *daemon {
 		t.Fatal(err)
 	}
 	for _, b := range top.Bdevs {
-		if _, err := reg.Create(specOf(b)); err != nil {
+		if _, err := reg.Create(perf.SpecOf(b)); err != nil {
 			t.Fatal(err)
 		}
 	}

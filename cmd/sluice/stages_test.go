@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-storage/sluice/perf"
 	"io"
 	"log/slog"
 	"os"
@@ -40,7 +41,7 @@ func stagesDaemon(t *testing.T, top *conf.Topology) (*daemon, *stagesPart) {
 		t.Fatal(err)
 	}
 	for _, b := range top.Bdevs {
-		if _, err := reg.Create(specOf(b)); err != nil {
+		if _, err := reg.Create(perf.SpecOf(b)); err != nil {
 			t.Fatal(err)
 		}
 	}
