@@ -85,6 +85,11 @@ func (m *Manager) rpcAttach(ctx context.Context, raw json.RawMessage) (any, erro
 	if o.TransportID.TrType == "" {
 		o.TransportID.TrType = "tcp"
 	}
+	// A bad address is the caller's parameter, not our internal error:
+	// check it before dialing anything.
+	if err := o.TransportID.Validate(); err != nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "Invalid parameters: %v", err)
+	}
 	names, err := m.Attach(ctx, o)
 	switch {
 	case errors.Is(err, ErrControllerExists), errors.Is(err, bdev.ErrExists):
