@@ -102,7 +102,10 @@ targets:
 	}
 	ls, err := exec.LookPath("iscsi-ls")
 	if err != nil {
-		t.Skip("iscsi-ls not installed (libiscsi-bin)")
+		if os.Getenv("CI") == "true" {
+			t.Fatal("iscsi-ls not installed: .ci/deps installs libiscsi-bin in CI")
+		}
+		t.Skip("iscsi-ls not installed (libiscsi-bin; .ci/deps installs it)")
 	}
 	run := func(user string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
