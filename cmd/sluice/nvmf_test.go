@@ -252,6 +252,13 @@ func TestNVMfRPC(t *testing.T) {
 	}
 
 	call(t, d.nvmfRemoveNamespace, `{"nqn": "`+nqn+`", "nsid": 1}`)
+	// Deleting a bdev a namespace serves is SPDK's hot remove: the namespace goes with it.
+	call(t, d.nvmfAddNamespace, `{"nqn": "`+nqn+`", "namespace": {"bdev_name": "Malloc0"}}`)
+	call(t, d.bdevDelete, `{"name": "Malloc0"}`)
+	subs = asJSON(t, call(t, d.nvmfGetSubsystems, `{"nqn": "`+nqn+`"}`)).([]any)
+	if ns := subs[0].(map[string]any)["namespaces"]; ns != nil {
+		t.Errorf("after bdev_malloc_delete the subsystem still has namespaces %v", ns)
+	}
 	call(t, d.nvmfHost(false), `{"nqn": "`+nqn+`", "host": "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-000000000001"}`)
 	call(t, d.nvmfListener(false), listen)
 	call(t, d.nvmfDeleteSubsystem, `{"nqn": "`+nqn+`"}`)

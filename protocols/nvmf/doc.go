@@ -58,7 +58,8 @@
 //	N1. Namespace.slots[i] (channel, commands holding the namespace) is touched by reactor i only.
 //	N2. removed is set before a namespace leaves its subsystem's table, and its descriptor is
 //	    closed only once every reactor's slot count is zero: no IO is submitted on a closed
-//	    descriptor, and every command that held the namespace has completed.
+//	    descriptor, and every command that held the namespace has completed. Deleting the
+//	    bdev (SPDK's hot remove, bdev B12) removes the namespace the same way, with the notice.
 //	S1. A subsystem's namespace table and the target's subsystem table are immutable once
 //	    published; writers replace them whole under the control-plane lock.
 //	S2. Subsystem.mu and Target.mu are never held across a wait, a Call or a message; a reactor

@@ -276,6 +276,19 @@ func (s *Subsystem) addNamespace(cfg NamespaceConfig) (uint32, error) {
 	s.publish(old, nsid, ns)
 	ctrlrs := s.controllersLocked()
 	s.mu.Unlock()
+	// SPDK's hot remove: deleting the bdev (bdev_malloc_delete, a remote
+	// controller gone for good) removes the namespace, with the notice to
+	// hosts, and Delete waits for the drain to close d.
+	d.OnRemove(func() {
+		err := s.removeNamespaceOf(nsid, ns, s.target.drain)
+		switch {
+		case errors.Is(err, ErrNotFound): // removed meanwhile by RPC: d is closed
+		case err != nil:
+			s.target.log.Warn("nvmf: bdev deleted: namespace drain", "nqn", s.nqn, "nsid", nsid, "err", err)
+		default:
+			s.target.log.Info("nvmf: bdev deleted: namespace removed", "nqn", s.nqn, "nsid", nsid, "bdev", cfg.Bdev)
+		}
+	})
 	s.notifyNSChanged(ctrlrs, nsid)
 	return nsid, nil
 }
@@ -336,9 +349,16 @@ func (s *Subsystem) notifyNSChanged(ctrlrs []*Controller, nsid uint32) {
 // reactor's commands holding it have completed (N2), or the error says they did not in time
 // (the bdev is then closed when they do).
 func (s *Subsystem) removeNamespace(nsid uint32, timeout time.Duration) error {
+	return s.removeNamespaceOf(nsid, nil, timeout)
+}
+
+// removeNamespaceOf is removeNamespace of nsid only while it is want (nil:
+// whatever it is), so a late hot-remove notice never takes out a namespace
+// that reused the NSID.
+func (s *Subsystem) removeNamespaceOf(nsid uint32, want *Namespace, timeout time.Duration) error {
 	s.mu.Lock()
 	ns := s.namespace(nsid)
-	if ns == nil {
+	if ns == nil || (want != nil && ns != want) {
 		s.mu.Unlock()
 		return fmt.Errorf("subsystem %q: nsid %d: %w", s.nqn, nsid, ErrNotFound)
 	}

@@ -119,10 +119,13 @@ type Bdev struct {
 	locksWaiting []*RangeLock
 
 	// Registry lock.
-	writers int    // open descriptors that may write
-	readers int    // open read-only descriptors
-	claimer string // the stage that claimed it; "" when none
-	removed bool
+	writers  int           // open descriptors that may write
+	readers  int           // open read-only descriptors
+	claimer  string        // the stage that claimed it; "" when none
+	descs    []*Desc       // open descriptors, for Delete's hot-remove notices
+	removing bool          // Delete has asked the openers to close: no new Open
+	idle     chan struct{} // made by Delete; closed when the last descriptor closes
+	removed  bool
 }
 
 // Name is the bdev's unique name.

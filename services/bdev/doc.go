@@ -71,6 +71,10 @@
 //	B9. Nothing on the submit and complete path allocates: IOs, buffers and
 //	    lock objects are pooled, the completion target is an interface value
 //	    holding a pointer, lists are intrusive.
+//	B12. Delete removes a bdev only when nothing has it open: an opener that
+//	    asked for hot-remove notices (Desc.OnRemove) is told and waited for;
+//	    any other opener or a claim makes Delete refuse and change nothing.
+//	    From the first notice no Open succeeds.
 //
 // # Imports
 //

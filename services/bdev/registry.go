@@ -58,6 +58,7 @@ var (
 	ErrDescClosed     = errors.New("descriptor closed")
 	ErrRegistryClosed = errors.New("registry closed")
 	ErrNotReactor     = errors.New("reactor not in the registry's set")
+	ErrRemoving       = errors.New("being deleted")
 )
 
 // Registry is the process's drivers and bdevs, and the layer's state on each
@@ -242,8 +243,10 @@ type Desc struct {
 	chans []*Channel // index: reactor index; made at Open, opened on first use
 
 	// Registry lock.
-	claim  string
-	closed bool
+	claim    string
+	closed   bool
+	onRemove func() // OnRemove's; nil: Delete is refused while d is open
+	notified bool   // onRemove has been called
 }
 
 // Open opens the bdev called name. A write descriptor is refused while a
@@ -259,6 +262,9 @@ func (reg *Registry) Open(name string, write bool) (*Desc, error) {
 	if !ok || b.removed {
 		return nil, fmt.Errorf("open bdev %q: %w", name, ErrNotFound)
 	}
+	if b.removing {
+		return nil, fmt.Errorf("open bdev %q: %w", name, ErrRemoving)
+	}
 	if write && b.claimer != "" {
 		return nil, fmt.Errorf("open bdev %q for writing: %w (%s)", name, ErrClaimed, b.claimer)
 	}
@@ -271,7 +277,19 @@ func (reg *Registry) Open(name string, write bool) (*Desc, error) {
 	} else {
 		b.readers++
 	}
+	b.descs = append(b.descs, d)
 	return d, nil
+}
+
+// OnRemove asks for SPDK's hot-remove event on d: when the bdev is deleted,
+// fn runs once, on a goroutine of its own (control plane), and must lead to
+// d.Close, after the opener has stopped using the bdev (a namespace drains
+// its commands). A bdev open only by descriptors that asked for it can be
+// deleted; any other open descriptor makes Delete refuse (ErrInUse).
+func (d *Desc) OnRemove(fn func()) {
+	d.reg.mu.Lock()
+	defer d.reg.mu.Unlock()
+	d.onRemove = fn
 }
 
 // Claim makes stage the only writer of d's bdev: d must be a write
@@ -320,13 +338,21 @@ func (d *Desc) Close() {
 		return
 	}
 	d.closed = true
+	b := d.bdev
 	if d.write {
-		d.bdev.writers--
+		b.writers--
 	} else {
-		d.bdev.readers--
+		b.readers--
 	}
 	if d.claim != "" {
-		d.bdev.claimer = ""
+		b.claimer = ""
+	}
+	if i := slices.Index(b.descs, d); i >= 0 {
+		b.descs = slices.Delete(b.descs, i, i+1)
+	}
+	if b.idle != nil && len(b.descs) == 0 {
+		close(b.idle)
+		b.idle = nil
 	}
 }
 

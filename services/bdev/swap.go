@@ -73,6 +73,9 @@ func (reg *Registry) InsertUnder(name, base string, timeout time.Duration, build
 	case !ok || top.removed:
 		reg.mu.Unlock()
 		return nil, fmt.Errorf("insert under %q: %w", name, ErrNotFound)
+	case top.removing:
+		reg.mu.Unlock()
+		return nil, fmt.Errorf("insert under %q: %w", name, ErrRemoving)
 	case taken:
 		reg.mu.Unlock()
 		return nil, fmt.Errorf("insert under %q: base name %q: %w", name, base, ErrExists)

@@ -10,8 +10,8 @@ import (
 	"github.com/sluice-storage/sluice/services/bdev"
 )
 
-// TestNamespaceChangeAER: adding and removing a namespace at runtime completes a held
-// Asynchronous Event Request with the Namespace Attribute Changed notice, and the Changed
+// TestNamespaceChangeAER: adding and removing a namespace at runtime, or deleting its bdev,
+// completes a held Asynchronous Event Request with the Namespace Attribute Changed notice, and the Changed
 // Namespace List names it (NVMe Base 2.0, "Asynchronous Event Request command").
 func TestNamespaceChangeAER(t *testing.T) {
 	tt := newTestTarget(t, targetConfig{})
@@ -35,6 +35,12 @@ func TestNamespaceChangeAER(t *testing.T) {
 			return err
 		}, []uint32{1, 2}},
 		{"remove", func() error { return tt.target.RemoveNamespace(testNQN, 2) }, []uint32{1}},
+		{"re-add", func() error {
+			_, err := tt.target.AddNamespace(testNQN, nvmf.NamespaceConfig{Bdev: "Malloc1", NSID: 2})
+			return err
+		}, []uint32{1, 2}},
+		// SPDK's hot remove: deleting the bdev takes its namespace out, with the notice.
+		{"bdev deleted", func() error { return tt.reg.Delete("Malloc1") }, []uint32{1}},
 	} {
 		var aer nvme.SQE
 		aer.SetOpcode(uint8(nvme.AdminAsyncEventReq))
