@@ -18,8 +18,8 @@ import (
 
 // BdevFlags is the command line of `sluice perf bdev`, as bdevperf's:
 //
-//	-c FILE        topology (default: the embedded default, Malloc0)
-//	-b NAME        bdev to drive (default: the topology's first)
+//	-c FILE        topology: its bdevs and stages (default: the embedded default, Malloc0)
+//	-b NAME        bdev or stage to drive (default: the topology's first bdev)
 //	-w WORKLOAD    randread|randwrite|read|write|rw|randrw|verify (randread)
 //	-q DEPTH       IOs outstanding per core (32)
 //	-o SIZE        bytes per IO: 4096, 4k, 4KiB, 128k, 1M (4096)
@@ -52,8 +52,8 @@ func (f *BdevFlags) Register(fs *flag.FlagSet) {
 	for _, w := range Workloads {
 		names = append(names, string(w))
 	}
-	fs.StringVar(&f.Config, "c", "", "topology `FILE` (default: the embedded default topology, Malloc0)")
-	fs.StringVar(&f.Bdev, "b", "", "bdev `NAME` to drive (default: the topology's first)")
+	fs.StringVar(&f.Config, "c", "", "topology `FILE`, its bdevs and stages (default: the embedded default topology, Malloc0)")
+	fs.StringVar(&f.Bdev, "b", "", "bdev or stage `NAME` to drive (default: the topology's first bdev)")
 	fs.StringVar(&f.Workload, "w", string(WorkloadRandRead), "`workload`: "+strings.Join(names, "|"))
 	fs.IntVar(&f.QueueDepth, "q", 32, "IOs outstanding per core (`DEPTH`)")
 	fs.StringVar(&f.IOSize, "o", "4096", "IO `SIZE`: bytes, or 4k, 128k, 1M, 4KiB")
@@ -177,7 +177,8 @@ func ParseCores(s string) ([]int, error) {
 // progress on stderr and the report on stdout (text, or JSON with --json),
 // and returns the exit code: 0, 1 when the run failed (verify mismatch,
 // failed IOs, a stack that would not build), 2 for bad flags.
-func MainBdev(ctx context.Context, args []string, stdout, stderr io.Writer, register func(*bdev.Registry) error) int {
+func MainBdev(ctx context.Context, args []string, stdout, stderr io.Writer, register func(*bdev.Registry) error,
+	stages func(*bdev.Registry, []conf.Stage) (func() error, error)) int {
 	fs := flag.NewFlagSet("sluice perf bdev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f BdevFlags
@@ -194,7 +195,7 @@ func MainBdev(ctx context.Context, args []string, stdout, stderr io.Writer, regi
 		fmt.Fprintf(stderr, "sluice perf bdev: %v\n", err)
 		return 2
 	}
-	o.Register = register
+	o.Register, o.Stages = register, stages
 	o.Progress = stderr
 	rep, err := RunBdev(ctx, o)
 	if rep != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/sluice-storage/sluice/conf"
@@ -87,6 +88,10 @@ type BdevOptions struct {
 	// Register fills the registry with drivers (cmd/sluice's list).
 	// Required by RunBdev; Validate does not look at it.
 	Register func(*bdev.Registry) error
+	// Stages builds the topology's stages: on the registry once its bdevs
+	// exist; stop takes them down before the bdevs close. Required when
+	// the topology has stages (cmd/sluice's builder, the daemon's own).
+	Stages func(reg *bdev.Registry, stages []conf.Stage) (stop func() error, err error)
 	// Progress gets one line per second; nil prints none.
 	Progress io.Writer
 	// Pools size the bdev layer's per-reactor pools; zero fields default.
@@ -165,14 +170,15 @@ func (o *BdevOptions) Validate() error {
 	} else if o.Bdev == "" {
 		o.Bdev = o.Topology.Bdevs[0].Name
 	} else {
-		found := false
 		var names []string
 		for _, b := range o.Topology.Bdevs {
-			found = found || b.Name == o.Bdev
 			names = append(names, b.Name)
 		}
-		if !found {
-			bad("bdev", fmt.Sprintf("%q", o.Bdev), fmt.Sprint("one of the topology's ", names))
+		for _, s := range o.Topology.Stages {
+			names = append(names, s.Name)
+		}
+		if !slices.Contains(names, o.Bdev) {
+			bad("bdev", fmt.Sprintf("%q", o.Bdev), fmt.Sprint("one of the topology's bdevs and stages ", names))
 		}
 	}
 	return errors.Join(errs...)

@@ -311,13 +311,13 @@ func TestParseIOSize(t *testing.T) {
 // that every bad flag is reported at once.
 func TestMainBdev(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := MainBdev(context.Background(), []string{"-t", "0.05", "--json", "-q", "4", "-o", "4k"}, &out, &errOut, register(nil))
+	code := MainBdev(context.Background(), []string{"-t", "0.05", "--json", "-q", "4", "-o", "4k"}, &out, &errOut, register(nil), nil)
 	if code != 0 || !strings.HasPrefix(out.String(), `{"cores":[`) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 	out.Reset()
 	errOut.Reset()
-	code = MainBdev(context.Background(), []string{"-w", "sideways", "-q", "0", "-o", "3x", "-m", "z", "-b", "Nope"}, &out, &errOut, register(nil))
+	code = MainBdev(context.Background(), []string{"-w", "sideways", "-q", "0", "-o", "3x", "-m", "z", "-b", "Nope"}, &out, &errOut, register(nil), nil)
 	for _, want := range []string{"-q 0", "-o:", "-m:", "workload sideways", `bdev "Nope"`} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())

@@ -57,6 +57,16 @@ func RunBdev(ctx context.Context, o BdevOptions) (*Report, error) {
 			return nil, fmt.Errorf("perf: %w", err)
 		}
 	}
+	if len(o.Topology.Stages) > 0 {
+		if o.Stages == nil {
+			return nil, fmt.Errorf("perf: the topology has %d stages and no stage builder: %w", len(o.Topology.Stages), ErrOptions)
+		}
+		stop, err := o.Stages(reg, o.Topology.Stages)
+		if err != nil {
+			return nil, fmt.Errorf("perf: stages: %w", err)
+		}
+		defer stop() // after the job's descriptor closes, before the registry does
+	}
 	desc, err := reg.Open(o.Bdev, o.Workload.writes())
 	if err != nil {
 		return nil, fmt.Errorf("perf: %w", err)

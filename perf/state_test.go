@@ -429,7 +429,7 @@ func TestMainBdevVerifyState(t *testing.T) {
 	run := func(wantCode int) (*StateReport, string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if code := MainBdev(context.Background(), args, &out, &errOut, register(nil)); code != wantCode {
+		if code := MainBdev(context.Background(), args, &out, &errOut, register(nil), nil); code != wantCode {
 			t.Fatalf("exit %d, want %d: %s", code, wantCode, errOut.String())
 		}
 		var rep Report
@@ -448,7 +448,7 @@ func TestMainBdevVerifyState(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	if code := MainBdev(context.Background(), []string{"-w", "randread", "--verify-state", path}, &out, &errOut,
-		register(nil)); code != 2 || !strings.Contains(errOut.String(), "want workload verify") {
+		register(nil), nil); code != 2 || !strings.Contains(errOut.String(), "want workload verify") {
 		t.Errorf("--verify-state with randread: exit %d, %q; want 2 and why", code, errOut.String())
 	}
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/sluice-storage/sluice/conf"
 	"github.com/sluice-storage/sluice/perf"
+	"github.com/sluice-storage/sluice/services/bdev"
 )
 
 // perfTools are the load generators under `sluice perf`.
@@ -40,5 +44,20 @@ func perfCmd(args []string, stdout, stderr io.Writer) int {
 func perfBdevCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return perf.MainBdev(ctx, args, stdout, stderr, registerDrivers)
+	return perf.MainBdev(ctx, args, stdout, stderr, registerDrivers, perfStages(stderr))
+}
+
+// perfStages builds a topology's stages for `sluice perf bdev` with the
+// daemon's own builder, so -c takes the same files `sluice run` does; the
+// stages' warnings go to stderr beside the progress lines.
+func perfStages(stderr io.Writer) func(*bdev.Registry, []conf.Stage) (func() error, error) {
+	return func(reg *bdev.Registry, stages []conf.Stage) (func() error, error) {
+		d := &daemon{log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			bdevPaths: map[string]string{}}
+		p, err := makeStages(d, reg, stages)
+		if err != nil {
+			return nil, err
+		}
+		return func() error { return p.stop(time.Time{}) }, nil
+	}
 }
