@@ -29,15 +29,18 @@ func (s *Stage) chanSlot(i int) *atomic.Pointer[channel] { return &s.chanPtrs[i]
 // write is one upper IO that changes data (or flushes, or resets), sent to
 // every member that takes writes. Owner: its channel's reactor.
 type write struct {
-	c      *channel
-	parent *bdev.IO
-	out    int
-	sent   uint8 // members it was sent to
-	ok     uint8 // members that completed it
-	inSync uint8 // members that were in sync when it was sent
-	fail   stage.Failure
-	gen    uint64 // waiting: the metadata generation it needs (X2)
-	next   *write // free list, then wait list
+	c       *channel
+	parent  *bdev.IO
+	out     int
+	sent    uint8 // members it was sent to
+	ok      uint8 // members that completed it
+	inSync  uint8 // members that were in sync when it was sent
+	counted bool  // in c.inflight[ep] (X5): it changes data
+	ep      uint8 // its epoch's parity
+	posted  bool  // sent to the members; false while it waits for its intent (X2)
+	fail    stage.Failure
+	gen     uint64 // waiting: the metadata generation it needs (X2)
+	next    *write // free list, then wait list
 }
 
 // Child context words.
@@ -59,6 +62,10 @@ type channel struct {
 	free     *write
 	waitHead *write // writes waiting for the metadata (X2), oldest first
 	waitTail *write
+
+	// inflight: this channel's data-changing writes out, by their epoch's
+	// parity; the owner adds, the sweeper reads (X5).
+	inflight [2]atomic.Int32
 
 	// Posted to the home reactor and back; the flags say a post is in the
 	// ring, so each is posted once at a time (set here, cleared there).
@@ -93,9 +100,19 @@ func (c *channel) Submit(io *bdev.IO) {
 	}
 }
 
-// pickRead is the next in-sync member not in tried, round robin; -1: none.
-func (c *channel) pickRead(tried uint64) int {
+// pickRead is the next in-sync member not in tried, round robin, or the
+// first one while an unclean resync has yet to copy a region of io (X8);
+// -1: none.
+func (c *channel) pickRead(io *bdev.IO, tried uint64) int {
 	n := c.s.membersN()
+	if rb := c.s.resync.Load(); rb != nil && rb.uncopied(io.OffsetBlocks, io.Blocks) {
+		for i := range n {
+			if tried&(1<<i) == 0 && c.s.members[i].state.Load() == stateInSync {
+				return i
+			}
+		}
+		return -1
+	}
 	for k := range n {
 		i := (c.rr + k) % n
 		if tried&(1<<i) == 0 && c.s.members[i].state.Load() == stateInSync {
@@ -107,7 +124,7 @@ func (c *channel) pickRead(tried uint64) int {
 }
 
 func (c *channel) read(io *bdev.IO) {
-	i := c.pickRead(0)
+	i := c.pickRead(io, 0)
 	if i < 0 {
 		io.Complete(bdev.StatusFailed) // ErrNoSync: nothing can serve it
 		return
@@ -139,7 +156,7 @@ func (c *channel) Complete(child *bdev.IO) {
 		c.s.fault(int(child.Ctx[ctxMember]))
 	}
 	for {
-		j := c.pickRead(child.Ctx[ctxTried])
+		j := c.pickRead(child, child.Ctx[ctxTried])
 		if j < 0 {
 			stage.Finish(child)
 			return
@@ -154,7 +171,8 @@ func (c *channel) Complete(child *bdev.IO) {
 	}
 }
 
-// write sends io to every member that takes writes, or to none (stage S4).
+// write marks io's regions dirty (X2) and sends it to every member that
+// takes writes, or to none (stage S4).
 func (c *channel) write(io *bdev.IO) {
 	s := c.s
 	w := c.free
@@ -162,6 +180,78 @@ func (c *channel) write(io *bdev.IO) {
 		io.Complete(bdev.StatusNoResources)
 		return
 	}
+	c.free = w.next
+	*w = write{c: c, parent: io}
+	if changesData(io.Type) && io.Blocks > 0 {
+		ep := c.enter(w)
+		if gen := s.intend(ep, io.OffsetBlocks, io.Blocks); gen != 0 {
+			c.park(w, gen)
+			return
+		}
+	}
+	c.send(w)
+}
+
+func changesData(t bdev.IOType) bool {
+	return t == bdev.IOWrite || t == bdev.IOUnmap || t == bdev.IOWriteZeroes
+}
+
+// enter counts w in this channel's writes of the epoch now (X5) and returns
+// the epoch. The epoch is read again after the count: a sweeper that moved
+// it on between the two may have found the old parity's count zero, so
+// the write counts itself in the new one instead.
+func (c *channel) enter(w *write) uint64 {
+	for {
+		e := c.s.epoch.Load()
+		c.inflight[e&1].Add(1)
+		if c.s.epoch.Load() == e {
+			w.counted, w.ep = true, uint8(e&1)
+			return e
+		}
+		c.inflight[e&1].Add(-1)
+	}
+}
+
+// drop completes a write that was never sent and frees its record.
+func (c *channel) drop(w *write, st bdev.Status) {
+	io := w.parent
+	c.release(w)
+	io.Complete(st)
+}
+
+// release leaves the epoch count and puts the record back on the free list.
+func (c *channel) release(w *write) {
+	if w.counted {
+		c.inflight[w.ep].Add(-1)
+		w.counted = false
+	}
+	w.parent = nil
+	w.next = c.free
+	c.free = w
+}
+
+// park queues w until the metadata reaches gen (X2): before it is sent when
+// it waits for its intent, after its members answered when it waits for a
+// member's state.
+func (c *channel) park(w *write, gen uint64) {
+	w.gen = gen
+	w.next = nil
+	if c.waitTail == nil {
+		c.waitHead = w
+	} else {
+		c.waitTail.next = w
+	}
+	c.waitTail = w
+	c.askFlush()
+}
+
+// send reads the member states and sends w to every member that takes
+// writes (X1): after its intent, so a member made rebuilding after this
+// read sees the region marked (X4).
+func (c *channel) send(w *write) {
+	s := c.s
+	io := w.parent
+	w.posted = true
 	var kids [MembersMax]*bdev.IO
 	var sent, inSync uint8
 	k := 0
@@ -180,7 +270,7 @@ func (c *channel) write(io *bdev.IO) {
 			for _, kid := range kids[:k] {
 				kid.Free()
 			}
-			io.Complete(bdev.StatusNoResources)
+			c.drop(w, bdev.StatusNoResources)
 			return
 		}
 		child.Ctx[ctxMember] = uint64(i)
@@ -195,11 +285,10 @@ func (c *channel) write(io *bdev.IO) {
 		for _, kid := range kids[:k] {
 			kid.Free()
 		}
-		io.Complete(bdev.StatusFailed) // ErrNoSync: no copy would hold it
+		c.drop(w, bdev.StatusFailed) // ErrNoSync: no copy would hold it
 		return
 	}
-	c.free = w.next
-	*w = write{c: c, parent: io, out: k, sent: sent, inSync: inSync}
+	w.out, w.sent, w.inSync = k, sent, inSync
 	for _, kid := range kids[:k] {
 		c.base(int(kid.Ctx[ctxMember])).Submit(kid)
 	}
@@ -220,26 +309,19 @@ func (w *write) Complete(child *bdev.IO) {
 	}
 }
 
-// writeDone marks what some member missed (X2) and completes the write, or
-// parks it until the metadata holds the marks.
+// writeDone completes the write, or parks it until the metadata holds the
+// state of a member that missed it (X2; its regions were marked before it
+// was sent, and stay marked while a member is not in sync).
 func (c *channel) writeDone(w *write) {
 	s := c.s
 	io := w.parent
 	all := uint8(1)<<s.membersN() - 1
 	missed := all &^ w.ok
-	if missed != 0 && (io.Type == bdev.IOWrite || io.Type == bdev.IOUnmap || io.Type == bdev.IOWriteZeroes) {
-		s.markDirty(io.OffsetBlocks, io.Blocks)
+	if missed != 0 && changesData(io.Type) && io.Blocks > 0 {
+		s.markDirty(io.OffsetBlocks, io.Blocks) // marked already by its intent: costs a load
 		if s.store != nil {
 			if need := s.dirtyGen.Load(); s.persistedGen.Load() < need {
-				w.gen = need
-				w.next = nil
-				if c.waitTail == nil {
-					c.waitHead = w
-				} else {
-					c.waitTail.next = w
-				}
-				c.waitTail = w
-				c.askFlush()
+				c.park(w, need)
 				return
 			}
 		}
@@ -252,9 +334,7 @@ func (c *channel) writeDone(w *write) {
 func (c *channel) finishWrite(w *write) {
 	io := w.parent
 	stored := w.ok&w.inSync != 0
-	w.parent = nil
-	w.next = c.free
-	c.free = w
+	c.release(w)
 	if stored {
 		w.fail.Status = bdev.StatusPending
 		io.Complete(bdev.StatusSuccess)
@@ -280,7 +360,8 @@ func (c *channel) wake() {
 	}
 }
 
-// released completes the waiting writes the metadata now covers, in order.
+// released sends or completes the waiting writes the metadata now covers,
+// in order.
 func (c *channel) released() {
 	c.woken.Store(false)
 	persisted := c.s.persistedGen.Load()
@@ -290,7 +371,12 @@ func (c *channel) released() {
 		if c.waitHead == nil {
 			c.waitTail = nil
 		}
-		c.finishWrite(w)
+		w.next = nil
+		if w.posted {
+			c.finishWrite(w)
+		} else {
+			c.send(w)
+		}
 	}
 	if c.waitHead != nil {
 		c.askFlush()

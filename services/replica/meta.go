@@ -22,7 +22,10 @@ import (
 //	32      8     replica capacity in blocks
 //	40      8     bitmap bytes
 //	48      8     xxhash64 of the copy with this field zero
-//	56      8     reserved, zero
+//	56      8     flags: bit 0 active (the stage was running when the copy
+//	              was written: a load that finds it set follows an unclean
+//	              shutdown, X7); the other bits zero (a version 1 copy from
+//	              before the flag holds zero here: clean)
 //	64      72×8  member records: state (1 byte), 7 reserved, name (64 bytes, NUL padded)
 //	640     …     dirty-region bitmap, bit r of byte r/8 for region r, to the end of the copy
 const (
@@ -34,12 +37,18 @@ const (
 	offCapacity    = 32
 	offBitmapBytes = 40
 	offChecksum    = 48
+	offFlags       = 56
 	offRecords     = 64
 	recordSize     = 72
 	recordName     = 8
 	metaHeaderSize = offRecords + recordSize*MembersMax
 	metaMagic      = 0x4d52454349554c53 // "SLUICERM" little endian
 	metaVersion    = 1
+
+	// metaFlagActive: written when the stage starts, cleared by a clean
+	// stop (Close) after the last write completed (X7).
+	metaFlagActive = 1 << 0
+	metaFlagsAll   = metaFlagActive
 )
 
 // Fails to compile if a member's name no longer fits its record.
@@ -61,6 +70,7 @@ var ErrMeta = errors.New("replica metadata")
 // meta is one copy, decoded.
 type meta struct {
 	seq          uint64
+	flags        uint64
 	regionBlocks uint64
 	capacity     uint64
 	names        []string
@@ -87,6 +97,7 @@ func encodeMeta(buf []byte, m *meta) {
 	le.PutUint64(buf[offRegion:], m.regionBlocks)
 	le.PutUint64(buf[offCapacity:], m.capacity)
 	le.PutUint64(buf[offBitmapBytes:], uint64(len(m.bitmap)))
+	le.PutUint64(buf[offFlags:], m.flags)
 	for i, name := range m.names {
 		rec := buf[offRecords+i*recordSize:]
 		rec[0] = m.states[i]
@@ -121,6 +132,9 @@ func decodeMeta(buf []byte) (*meta, error) {
 	if got, want := le.Uint64(buf[offChecksum:]), metaChecksum(buf); got != want {
 		return nil, fmt.Errorf("checksum %#x at byte %d, want %#x: %w", got, offChecksum, want, ErrMeta)
 	}
+	if f := le.Uint64(buf[offFlags:]); f&^metaFlagsAll != 0 {
+		return nil, fmt.Errorf("flags %#x at byte %d, want only bits of %#x: %w", f, offFlags, uint64(metaFlagsAll), ErrMeta)
+	}
 	n := le.Uint32(buf[offMembers:])
 	bitmapBytes := le.Uint64(buf[offBitmapBytes:])
 	if n == 0 || n > MembersMax {
@@ -130,7 +144,7 @@ func decodeMeta(buf []byte) (*meta, error) {
 		return nil, fmt.Errorf("bitmap of %d bytes at byte %d, the copy holds %d: %w",
 			bitmapBytes, offBitmapBytes, len(buf)-metaHeaderSize, ErrMeta)
 	}
-	m := &meta{seq: le.Uint64(buf[offSeq:]), regionBlocks: le.Uint64(buf[offRegion:]),
+	m := &meta{seq: le.Uint64(buf[offSeq:]), flags: le.Uint64(buf[offFlags:]), regionBlocks: le.Uint64(buf[offRegion:]),
 		capacity: le.Uint64(buf[offCapacity:]),
 		bitmap:   append([]byte(nil), buf[metaHeaderSize:metaHeaderSize+int(bitmapBytes)]...)}
 	for i := range int(n) {

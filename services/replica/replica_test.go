@@ -114,6 +114,21 @@ func (g *mirror) check(t *testing.T, r int, off, n, seed uint64) {
 
 func (g *mirror) status() Status { return g.st.Status().(Status) }
 
+// quiet runs the sweeper three times with no write between: every dirty
+// region has gone a whole epoch unwritten, so each is cleared when every
+// member is in sync (X5); then the clears are persisted.
+func (g *mirror) quiet(t *testing.T) {
+	t.Helper()
+	for range 3 {
+		if err := g.st.home.Call(func() { g.st.sweepOnce() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.st.persistSync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (g *mirror) states() string {
 	out := ""
 	for _, m := range g.status().Members {
@@ -189,6 +204,7 @@ func TestReplaceAndRebuild(t *testing.T) {
 	if err := g.st.WaitRebuild(wait); err != nil {
 		t.Fatal(err)
 	}
+	g.quiet(t)
 	st := g.status()
 	if got := g.states(); got != "E0=in-sync E1=in-sync M3=in-sync " || st.Rebuild.RegionsDone != st.Regions || st.DirtyRegions != 0 {
 		t.Fatalf("after the rebuild: %s, %+v", got, st.Rebuild)
@@ -217,6 +233,10 @@ func TestResyncCopiesOnlyDirty(t *testing.T) {
 	for i := uint64(0); i < 1024; i += 64 {
 		g.write(t, 0, i, 64, 7+i)
 	}
+	if got := g.status().DirtyRegions; got != 32 {
+		t.Fatalf("%d dirty regions after writing all 32, want 32 (X2: marked before sent)", got)
+	}
+	g.quiet(t)
 	failAll(g.errs[2])
 	g.write(t, 1, 3*32+5, 4, 77)   // region 3
 	g.write(t, 0, 10*32+31, 2, 78) // regions 10 and 11
@@ -230,6 +250,7 @@ func TestResyncCopiesOnlyDirty(t *testing.T) {
 	if err := g.st.WaitRebuild(wait); err != nil {
 		t.Fatal(err)
 	}
+	g.quiet(t)
 	st := g.status()
 	if st.Rebuild.RegionsDone != 3 || st.Rebuild.Full || st.DirtyRegions != 0 || st.InSync != 3 {
 		t.Fatalf("after the resync: %+v, %d dirty, %d in sync; want 3 regions copied", st.Rebuild, st.DirtyRegions, st.InSync)
@@ -249,6 +270,7 @@ func TestRestartResumesResync(t *testing.T) {
 	for i := uint64(0); i < 512; i += 64 {
 		g.write(t, 1, i, 64, 3+i)
 	}
+	g.quiet(t)
 	failAll(g.errs[1])
 	g.write(t, 0, 5*32, 32, 55) // region 5
 	g.write(t, 1, 14*32, 1, 56) // region 14
@@ -328,24 +350,44 @@ func TestRebuildThrottled(t *testing.T) {
 	}
 }
 
-// TestZeroAllocs: reads, writes, and writes with a member faulty allocate
-// nothing (X6).
+// TestZeroAllocs: reads, writes, writes with a metadata bdev (their
+// intent, X2) and writes with a member faulty allocate nothing (X6).
 func TestZeroAllocs(t *testing.T) {
 	s := stagetest.NewStack(t, 1, null.Driver{}, reactors.Options{})
-	s.Disks(t, 512, 1<<14, "N0", "N1", "N2")
+	s.Disks(t, 512, 1<<14, "N0", "N1", "N2", "N3", "N4")
+	s.Disks(t, 512, 64, "NM")
 	st, err := New(s.Reg, Config{Name: "R", Members: []string{"N0", "N1", "N2"}})
 	s.Add(t, st, err)
-	d, err := s.Reg.Open("R", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	sm, err := New(s.Reg, Config{Name: "RM", Members: []string{"N3", "N4"}, Metadata: "NM"})
+	s.Add(t, sm, err)
 	r := s.Set.Get(0)
-	ch := stagetest.Channel(t, r, d)
+	chans := map[string]*bdev.Channel{}
+	for _, name := range []string{"R", "RM"} {
+		d, err := s.Reg.Open(name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		chans[name] = stagetest.Channel(t, r, d)
+		if name == "RM" { // mark every region first: the loop measures a region already marked
+			buf, err := bdev.MapRegion(512)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := uint64(0); off < 1<<14; off += RegionSizeDefault / 512 {
+				if err := stage.SyncIO(r, d, bdev.IOWrite, off, 1, buf.Bytes()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf.Unmap()
+		}
+	}
 	for _, tc := range []struct {
-		typ  bdev.IOType
-		fail bool
-	}{{bdev.IORead, false}, {bdev.IOWrite, false}, {bdev.IOWrite, true}} {
+		typ   bdev.IOType
+		fail  bool
+		stage string
+	}{{bdev.IORead, false, "R"}, {bdev.IOWrite, false, "R"}, {bdev.IOWrite, false, "RM"}, {bdev.IOWrite, true, "R"}} {
+		ch := chans[tc.stage]
 		if tc.fail {
 			if err := st.Fail("N2"); err != nil {
 				t.Fatal(err)
@@ -360,7 +402,7 @@ func TestZeroAllocs(t *testing.T) {
 			lp.Free()
 		})
 		if allocs != 0 || failed != 0 {
-			t.Errorf("%v (a member failed: %t): %v allocations per 4 IOs (%d failed), want 0", tc.typ, tc.fail, allocs, failed)
+			t.Errorf("%v on %s (a member failed: %t): %v allocations per 4 IOs (%d failed), want 0", tc.typ, tc.stage, tc.fail, allocs, failed)
 		}
 	}
 }

@@ -20,6 +20,7 @@ type metaStore struct {
 	buf        *bdev.Region // one copy, mapped at open
 
 	// Home reactor only, after load.
+	active  bool // encode sets the active flag (X7): from load to a clean stop
 	seq     uint64
 	io      *bdev.IO // the flush IO, taken once from the home reactor's pool
 	writing bool
@@ -68,6 +69,7 @@ func (m *metaStore) load() error {
 		return fmt.Errorf("replica %q: read metadata: %w", s.cfg.Name, err)
 	}
 	md, err := newestMeta(a, b)
+	m.active = true // X7: running from the write below until a clean stop
 	if err != nil {
 		if isBlank(a) && isBlank(b) {
 			return m.writeSync() // a fresh metadata bdev: the members start in sync
@@ -87,7 +89,9 @@ func (m *metaStore) load() error {
 	}
 	m.seq = md.seq
 	for i := range s.dirty {
-		s.dirty[i].Store(le.Uint64(md.bitmap[8*i:]))
+		w := le.Uint64(md.bitmap[8*i:])
+		s.dirty[i].Store(w)
+		s.synced[i].Store(w) // on the metadata bdev already
 	}
 	for i := range s.membersN() {
 		mem := &s.members[i]
@@ -103,7 +107,12 @@ func (m *metaStore) load() error {
 			mem.needsFull.Store(true)
 		}
 	}
-	return nil
+	if md.flags&metaFlagActive != 0 { // X7: the in-sync members may differ on the dirty regions
+		s.wasUnclean = true
+		s.unclean.Store(true)
+		s.copying.Store(true) // the sweeper keeps the bits until the resync has copied them
+	}
+	return m.writeSync() // active: a crash from here on is seen by the next load
 }
 
 func isBlank(b []byte) bool {
@@ -139,6 +148,9 @@ func (m *metaStore) encode() {
 	le.PutUint64(buf[offRegion:], s.regionBlocks)
 	le.PutUint64(buf[offCapacity:], s.blocks)
 	le.PutUint64(buf[offBitmapBytes:], uint64(len(s.dirty))*8)
+	if m.active {
+		le.PutUint64(buf[offFlags:], metaFlagActive)
+	}
 	for i := range s.membersN() {
 		mem := &s.members[i]
 		rec := buf[offRecords+i*recordSize:]
@@ -199,6 +211,15 @@ func (m *metaStore) Complete(io *bdev.IO) {
 	if io.Status != bdev.StatusSuccess {
 		m.broken("metadata write failed: " + io.StatusString())
 	}
+	if io.Status == bdev.StatusSuccess {
+		// X2: a bit the copy holds and the bitmap still has is persisted;
+		// one the sweeper cleared since the encode is not (its clear is on
+		// the next write), so synced stays within what the next copy keeps.
+		b := m.buf.Bytes()[metaHeaderSize:]
+		for i := range s.synced {
+			s.synced[i].Store(le.Uint64(b[8*i:]) & s.dirty[i].Load())
+		}
+	}
 	if s.persistedGen.Load() < m.target {
 		s.persistedGen.Store(m.target)
 	}
@@ -216,7 +237,7 @@ func (m *metaStore) Complete(io *bdev.IO) {
 // not held hostage by a dead metadata bdev; the log says what is lost.
 func (m *metaStore) broken(why string) {
 	if m.failed.CompareAndSwap(false, true) {
-		m.s.log.Error("replica metadata lost: resync after a restart will copy everything", "why", why,
+		m.s.log.Error("replica metadata lost: the bitmap is memory only, a resync after a crash may miss regions written from now on", "why", why,
 			"metadata", m.desc.Bdev().Name())
 	}
 	m.s.persistedGen.Store(m.s.dirtyGen.Load())
@@ -234,12 +255,25 @@ func (m *metaStore) wakeAll() {
 // persistSync writes the state now and waits for it: control plane, after
 // a member's state changed (replacement, rebuild start or end).
 func (s *Stage) persistSync() error {
+	return s.persistWith(func() {})
+}
+
+// persistStop writes the last copy at Close: clean, unless an unclean
+// resync is unfinished (X7).
+func (s *Stage) persistStop(clean bool) error {
+	return s.persistWith(func() { s.store.active = !clean })
+}
+
+// persistWith runs set on the home reactor, then writes the state and
+// waits for it.
+func (s *Stage) persistWith(set func()) error {
 	if s.store == nil {
 		return nil
 	}
 	s.dirtyGen.Add(1)
 	done := make(chan struct{})
 	if err := s.home.PostFunc(func() {
+		set()
 		s.store.pending = append(s.store.pending, done)
 		s.store.want()
 	}); err != nil {
