@@ -136,19 +136,19 @@ func TestRules(t *testing.T) {
 
 		// bdevs: drivers
 		{"driver missing", "bdevs:\n  - {name: A, size: 1MiB}\n",
-			`topo.yaml:2: bdevs[0].driver: missing, want malloc, "null" or uring`},
+			`topo.yaml:2: bdevs[0].driver: missing, want malloc, "null", uring or nvmf`},
 		{"driver bare null", "bdevs:\n  - name: Null0\n    driver: null\n    size: 1MiB\n",
 			`topo.yaml:3: bdevs[0].driver: null, want "null" in quotes (a bare null is YAML's empty value, not the null driver)`},
 		{"driver bare Null", "bdevs:\n  - {name: Null0, driver: Null, size: 1MiB}\n",
 			`topo.yaml:2: bdevs[0].driver: Null, want "null" in quotes (a bare null is YAML's empty value, not the null driver)`},
 		{"driver tilde", "bdevs:\n  - {name: A, driver: ~, size: 1MiB}\n",
-			`topo.yaml:2: bdevs[0].driver: ~ (YAML null), want malloc, "null" or uring`},
+			`topo.yaml:2: bdevs[0].driver: ~ (YAML null), want malloc, "null", uring or nvmf`},
 		{"driver unknown", "bdevs:\n  - {name: A, driver: ramdisk, size: 1MiB}\n",
-			`topo.yaml:2: bdevs[0].driver: ramdisk, want malloc, "null" or uring`},
+			`topo.yaml:2: bdevs[0].driver: ramdisk, want malloc, "null", uring or nvmf`},
 		{"driver case", "bdevs:\n  - {name: A, driver: Malloc, size: 1MiB}\n",
-			`topo.yaml:2: bdevs[0].driver: Malloc, want malloc, "null" or uring`},
+			`topo.yaml:2: bdevs[0].driver: Malloc, want malloc, "null", uring or nvmf`},
 		{"driver not yet", "bdevs:\n  - {name: A, driver: nvme, size: 1MiB}\n",
-			`topo.yaml:2: bdevs[0].driver: nvme: not supported yet, want malloc, "null" or uring`},
+			`topo.yaml:2: bdevs[0].driver: nvme: not supported yet, want malloc, "null", uring or nvmf`},
 
 		// bdevs: block sizes and sizes
 		{"block_size not a power of two", "bdevs:\n  - {name: A, driver: malloc, size: 1MiB}\n  - {name: B, driver: malloc, size: 1MiB}\n  - {name: C, driver: malloc, size: 1MiB, block_size: 3000}\n",
@@ -218,9 +218,9 @@ func TestRules(t *testing.T) {
 
 		// bdevs: shape
 		{"bdev not a mapping", "bdevs:\n  - Malloc0\n",
-			"topo.yaml:2: bdevs[0]: Malloc0, want a mapping of name, driver, block_size, size, blocks, uuid, path"},
+			"topo.yaml:2: bdevs[0]: Malloc0, want a mapping of name, driver, block_size, size, blocks, uuid, path, trtype, adrfam, traddr, trsvcid, subnqn, hostnqn, hdgst, ddgst, io_queue_size, num_io_queues, reconnect_delay_sec, ctrlr_loss_timeout_sec, fast_io_fail_timeout_sec"},
 		{"bdev unknown key", "bdevs:\n  - name: A\n    driver: malloc\n    size: 1MiB\n    colour: red\n",
-			"topo.yaml:5: bdevs[0].colour: unknown key, want one of name, driver, block_size, size, blocks, uuid, path"},
+			"topo.yaml:5: bdevs[0].colour: unknown key, want one of name, driver, block_size, size, blocks, uuid, path, trtype, adrfam, traddr, trsvcid, subnqn, hostnqn, hdgst, ddgst, io_queue_size, num_io_queues, reconnect_delay_sec, ctrlr_loss_timeout_sec, fast_io_fail_timeout_sec"},
 		{"bdev repeated key", "bdevs:\n  - name: A\n    driver: malloc\n    name: B\n    size: 1MiB\n",
 			"topo.yaml:4: bdevs[0].name: repeated (first at line 2), want each key once"},
 
@@ -288,7 +288,7 @@ rpc:
 		`topo.yaml:13: bdevs[2].driver: null, want "null" in quotes (a bare null is YAML's empty value, not the null driver)`,
 		"topo.yaml:15: bdevs[3].path: missing, want an absolute path of a file or block device",
 		"topo.yaml:17: bdevs[3].size: 1.3KiB, want a whole number of bytes (1.3KiB is 1331.2 bytes)",
-		"topo.yaml:18: bdevs[3].colour: unknown key, want one of name, driver, block_size, size, blocks, uuid, path",
+		"topo.yaml:18: bdevs[3].colour: unknown key, want one of name, driver, block_size, size, blocks, uuid, path, trtype, adrfam, traddr, trsvcid, subnqn, hostnqn, hdgst, ddgst, io_queue_size, num_io_queues, reconnect_delay_sec, ctrlr_loss_timeout_sec, fast_io_fail_timeout_sec",
 		"topo.yaml:20: stages[0].service: missing, want passthru, delay, error, qos, raid0, concat, replica or crypto",
 		`topo.yaml:22: rpc.listen: sluice.sock, want an absolute path of a unix socket of at most 107 bytes, or "" to disable`,
 	}
@@ -324,7 +324,7 @@ func TestUnknownKeys(t *testing.T) {
 	yaml := "reactors:\n  mode: poll\n  polling: yes\nbdevs:\n  - name: A\n    driver: malloc\n    size: 1MiB\n\n    sise: 2MiB\ndebug:\n  listen: ''\n  pprof: true\nextra: 1\n"
 	want := []string{
 		"topo.yaml:3: reactors.polling: unknown key, want one of cores, mode, idle_after",
-		"topo.yaml:9: bdevs[0].sise: unknown key, want one of name, driver, block_size, size, blocks, uuid, path",
+		"topo.yaml:9: bdevs[0].sise: unknown key, want one of name, driver, block_size, size, blocks, uuid, path, trtype, adrfam, traddr, trsvcid, subnqn, hostnqn, hdgst, ddgst, io_queue_size, num_io_queues, reconnect_delay_sec, ctrlr_loss_timeout_sec, fast_io_fail_timeout_sec",
 		"topo.yaml:12: debug.pprof: unknown key, want one of listen",
 		"topo.yaml:13: extra: unknown key, want one of reactors, bdevs, stages, targets, rpc, debug",
 	}
@@ -549,7 +549,7 @@ func TestValidate(t *testing.T) {
 		"bdevs[0].blocks: 7, want 2048 to match size 1MiB",
 		"bdevs[1].path: missing, want an absolute path of a file or block device",
 		"bdevs[2].name: missing, want 1..64 characters of A-Z a-z 0-9 _ . : -",
-		`bdevs[2].driver: tape, want malloc, "null" or uring`,
+		`bdevs[2].driver: tape, want malloc, "null", uring or nvmf`,
 		"bdevs[2].block_size: 100, want a power of two in 512..4096",
 		"bdevs[2].size: missing, want size (such as 64MiB) or blocks",
 		"bdevs[1].name: A, want a name no other bdev or stage has (bdevs[0] has it)",

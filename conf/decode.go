@@ -23,7 +23,7 @@ import (
 // What each field accepts, as error messages say it.
 const (
 	wantName        = "1..64 characters of A-Z a-z 0-9 _ . : -"
-	wantDriver      = `malloc, "null" or uring`
+	wantDriver      = `malloc, "null", uring or nvmf`
 	wantBlockSize   = "a power of two in 512..4096"
 	wantBlocks      = "a whole number of blocks such as 131072"
 	wantUUID        = "a UUID such as 5d2a7c1e-3b4f-4a8e-9c1d-2e6f7a8b9c0d"
@@ -40,7 +40,7 @@ const (
 var (
 	topKeys      = []string{"reactors", "bdevs", "stages", "targets", "rpc", "debug"}
 	reactorsKeys = []string{"cores", "mode", "idle_after"}
-	bdevKeys     = []string{"name", "driver", "block_size", "size", "blocks", "uuid", "path"}
+	bdevKeys     = append([]string{"name", "driver", "block_size", "size", "blocks", "uuid", "path"}, nvmfBdevKeys...)
 	listenKeys   = []string{"listen"}
 )
 
@@ -399,7 +399,7 @@ func (d *decoder) bdevs(path string, n *yaml.Node) []Bdev {
 }
 
 // bdev decodes one item of bdevs:. The rules between fields (sizes against
-// block sizes, path against driver) are validate's.
+// block sizes, path and nvmf's fields against driver) are validate's.
 func (d *decoder) bdev(path string, n *yaml.Node, b *Bdev) {
 	var sizeKey, blocksKey *yaml.Node
 	d.fields(path, n, bdevKeys, func(key string, k, v *yaml.Node) {
@@ -419,6 +419,8 @@ func (d *decoder) bdev(path string, n *yaml.Node, b *Bdev) {
 			b.UUID = d.uuid(p, v)
 		case "path":
 			b.Path, _ = d.scalar(p, v, wantPath)
+		default: // one of nvmfBdevKeys
+			d.bdevNVMf(key, p, v, b)
 		}
 	})
 	if sizeKey != nil && blocksKey != nil {

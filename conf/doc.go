@@ -19,11 +19,17 @@
 //	  idle_after: 1ms          # adaptive only: quiet time before sleeping, 10us..10s
 //	bdevs:                     # optional; at most BdevsMax
 //	  - name: Malloc0          # 1..64 of A-Z a-z 0-9 _ . : -, unique among bdevs and stages
-//	    driver: malloc         # malloc | "null" (quoted: bare null is YAML null) | uring
+//	    driver: malloc         # malloc | "null" (quoted: bare null is YAML null) | uring | nvmf
 //	    block_size: 512        # power of two in 512..4096; default 512, uring 4096
 //	    size: 64MiB            # or blocks: 131072; exactly one; whole blocks
 //	    uuid: 5d2a7c1e-…       # optional, canonical form, not nil, unique
 //	    path: /var/lib/x.img   # uring only, required there: absolute, unique
+//	  - name: Nvme0            # nvmf: a remote NVMe/TCP controller; its namespaces are the
+//	    driver: nvmf           # bdevs Nvme0n1, Nvme0n2… (see nvmf_bdev.go); no block_size,
+//	    traddr: 192.0.2.7      # size, blocks, uuid or path; bdev_nvme_attach_controller's
+//	    subnqn: nqn.…:cnode1   # trtype, adrfam, traddr, trsvcid, subnqn, hostnqn, hdgst,
+//	                           # ddgst, io_queue_size, num_io_queues, reconnect_delay_sec,
+//	                           # ctrlr_loss_timeout_sec, fast_io_fail_timeout_sec
 //	stages:                    # optional; at most StagesMax; see stages.go, examples/<service>.yaml
 //	  - name: Secret0          # one namespace with the bdevs
 //	    service: crypto        # passthru | delay | error | qos | raid0 | concat | replica | crypto
@@ -84,15 +90,21 @@
 //
 //   - C1. A Topology returned without error (or whose Validate returned nil)
 //     has every default filled: Reactors.Mode is set; Reactors.IdleAfter is
-//     set exactly when the mode is adaptive; every Bdev has BlockSize, Size
-//     and Blocks with Size == Blocks*BlockSize; RPC.Listen and Debug.Listen
+//     set exactly when the mode is adaptive; every Bdev but an nvmf one has
+//     BlockSize, Size and Blocks with Size == Blocks*BlockSize (an nvmf one
+//     has none, and its Remote has TrType, TrSvcID, IOQueueSize and
+//     NumIOQueues set); RPC.Listen and Debug.Listen
 //     are what the file said or the defaults. The one exception is
 //     Reactors.Cores, nil when the file named none (C4). Defaults are
 //     filled after validation, so no default hides a problem.
 //   - C2. Every reference is resolved: names are unique across bdevs (and the
 //     stages that will share their namespace), every base names a bdev or
 //     stage, and no stage is built on itself (checkGraph). UUIDs and uring
-//     paths are unique among bdevs.
+//     paths are unique among bdevs. The one reference left for the start to
+//     resolve is a namespace of an nvmf bdev, <ctrl>n<NSID> with NSID in
+//     1..NVMfNamespacesMax: how many a remote controller has is known only
+//     once it connects, so `sluice run` checks them then, and no bdev or
+//     stage may take such a name.
 //   - C3. Parse(Marshal(t)) equals t for every t that Parse returns, and
 //     Marshal of the result gives the same bytes: a saved topology loads back
 //     unchanged. FuzzParse checks it on every input Parse accepts.

@@ -13,6 +13,13 @@ type graphNode struct {
 	path  string      // the element: "bdevs[0]"; its name is at path+".name"
 	name  string      // "" when missing: validate reported it
 	bases []graphEdge // what it is built on, in the order written
+
+	// namespaces marks an nvmf bdev: its name is a controller's, and the
+	// block devices are its namespaces name+"n"+NSID, which exist only once
+	// it connects. An edge may name any of them (a leaf: nothing is built
+	// under a remote namespace here), never the controller itself, and no
+	// other node may take such a name (nvmf_bdev.go).
+	namespaces bool
 }
 
 // graphEdge is one reference by name from a node to another.
@@ -25,7 +32,7 @@ type graphEdge struct {
 func bdevNodes(bdevs []Bdev) []graphNode {
 	nodes := make([]graphNode, len(bdevs))
 	for i := range bdevs {
-		nodes[i] = graphNode{path: itemPath("bdevs", i), name: bdevs[i].Name}
+		nodes[i] = graphNode{path: itemPath("bdevs", i), name: bdevs[i].Name, namespaces: bdevs[i].Driver == DriverNVMf}
 	}
 	return nodes
 }
@@ -33,6 +40,7 @@ func bdevNodes(bdevs []Bdev) []graphNode {
 // checkGraph reports a name given twice (at the second), a base that names
 // nothing, and each cycle through bases (at the edge that closes it), so a
 // graph without reports is a forest of unique names built on what exists (C2).
+// A base may also name a namespace of an nvmf bdev (graphNode.namespaces).
 func checkGraph(c *checker, nodes []graphNode) {
 	index := make(map[string]int, len(nodes)) // name -> its first node
 	unchecked := map[string]bool{}            // names that have a problem of their own
@@ -51,6 +59,7 @@ func checkGraph(c *checker, nodes []graphNode) {
 		}
 		index[n.name] = i
 	}
+	checkNamespaceNames(c, nodes, index, unchecked)
 
 	type arc struct {
 		to   int
@@ -63,12 +72,17 @@ func checkGraph(c *checker, nodes []graphNode) {
 				continue
 			}
 			to, ok := index[e.name]
-			if !ok && unchecked[e.name] {
-				continue // the node it names was reported: do not report it twice
-			}
-			if !ok {
-				c.value(e.path, e.name, "the name of a bdev or stage")
+			switch {
+			case ok && nodes[to].namespaces:
+				c.value(e.path, e.name, nvmfWantNamespace(e.name, c.where(nodes[to].path)))
 				continue
+			case !ok && unchecked[e.name]:
+				continue // the node it names was reported: do not report it twice
+			case !ok:
+				if want := checkNamespaceEdge(nodes, index, unchecked, e.name); want != "" {
+					c.value(e.path, e.name, want)
+				}
+				continue // or a remote namespace: a leaf, looked up when it connects
 			}
 			arcs[i] = append(arcs[i], arc{to, e})
 		}
@@ -113,4 +127,39 @@ func checkGraph(c *checker, nodes []graphNode) {
 			visit(i)
 		}
 	}
+}
+
+// checkNamespaceNames reports a node that takes the name of a namespace of an
+// nvmf bdev (Nvme0n1 beside nvmf bdev Nvme0), which the controller would make
+// at start: it leaves index and joins unchecked, so edges naming it are not
+// reported again.
+func checkNamespaceNames(c *checker, nodes []graphNode, index map[string]int, unchecked map[string]bool) {
+	for i, n := range nodes {
+		p := n.path + ".name"
+		if n.name == "" || index[n.name] != i || !c.ok(p) {
+			continue
+		}
+		ctrl, _, ok := NVMfNamespaceOf(n.name)
+		if j, isNode := index[ctrl]; ok && isNode && nodes[j].namespaces {
+			c.value(p, n.name, "a name that is not one of an nvmf bdev's namespaces ("+
+				c.where(nodes[j].path)+" makes "+ctrl+"n1, "+ctrl+"n2, …)")
+			delete(index, n.name)
+			unchecked[n.name] = true
+		}
+	}
+}
+
+// checkNamespaceEdge checks a base that names no node: "" when it names a
+// namespace of an nvmf bdev with an NSID in range, or of one whose name was
+// reported; else what it should name.
+func checkNamespaceEdge(nodes []graphNode, index map[string]int, unchecked map[string]bool, name string) string {
+	ctrl, nsid, ok := NVMfNamespaceOf(name)
+	j, isNode := index[ctrl]
+	switch {
+	case ok && isNode && nodes[j].namespaces && (nsid < 1 || nsid > NVMfNamespacesMax):
+		return nvmfWantNSID(ctrl)
+	case ok && isNode && nodes[j].namespaces, ok && unchecked[ctrl]:
+		return ""
+	}
+	return "the name of a bdev or stage"
 }

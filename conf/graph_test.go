@@ -24,6 +24,9 @@ func TestCheckGraph(t *testing.T) {
 		}
 		return n
 	}
+	nvmf := func(i int, name string) graphNode {
+		return graphNode{path: itemPath("bdevs", i), name: name, namespaces: true}
+	}
 	tests := []struct {
 		name  string
 		nodes []graphNode
@@ -62,6 +65,22 @@ func TestCheckGraph(t *testing.T) {
 			[]string{"stages[1].name: X, want a name no other bdev or stage has (bdevs[0] has it)"}},
 		{"nameless nodes are skipped", []graphNode{bdev(0, ""), bdev(1, ""), stage(0, "S", "")},
 			[]string{"stages[0].base: \"\", want the name of a bdev or stage"}},
+
+		// An nvmf bdev: its namespaces are leaves named before they exist.
+		{"on remote namespaces", []graphNode{nvmf(0, "Nvme0"), stage(0, "Raid0", "Nvme0n1", "Nvme0n1024"), stage(1, "Top", "Raid0")}, nil},
+		{"on the controller", []graphNode{nvmf(0, "Nvme0"), stage(0, "Pass0", "Nvme0")},
+			[]string{"stages[0].base: Nvme0, want a block device: a namespace of the nvmf bdev such as Nvme0n1 (bdevs[0] attaches a controller)"}},
+		{"NSID out of range", []graphNode{nvmf(0, "Nvme0"), stage(0, "Raid0", "Nvme0n0", "Nvme0n1025", "Nvme0n99999999999")},
+			[]string{
+				"stages[0].bases[0]: Nvme0n0, want a namespace of nvmf bdev Nvme0 with an NSID in 1..1024 such as Nvme0n1",
+				"stages[0].bases[1]: Nvme0n1025, want a namespace of nvmf bdev Nvme0 with an NSID in 1..1024 such as Nvme0n1",
+				"stages[0].bases[2]: Nvme0n99999999999, want a namespace of nvmf bdev Nvme0 with an NSID in 1..1024 such as Nvme0n1",
+			}},
+		{"a namespace of a bdev that is not nvmf", []graphNode{bdev(0, "M0"), stage(0, "Pass0", "M0n1")},
+			[]string{"stages[0].base: M0n1, want the name of a bdev or stage"}},
+		{"a name a namespace takes", []graphNode{nvmf(0, "Nvme0"), bdev(1, "Nvme0n2"), stage(0, "Pass0", "Nvme0n2")},
+			[]string{"bdevs[1].name: Nvme0n2, want a name that is not one of an nvmf bdev's namespaces (bdevs[0] makes Nvme0n1, Nvme0n2, …)"}},
+		{"a leading zero is not an NSID", []graphNode{nvmf(0, "Nvme0"), bdev(1, "Nvme0n01"), stage(0, "Pass0", "Nvme0n01")}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

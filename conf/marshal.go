@@ -117,6 +117,9 @@ func bdevNode(b *Bdev) *yaml.Node {
 	if b.Path != "" {
 		addField(n, "path", stringNode(b.Path))
 	}
+	if b.Remote != nil {
+		b.Remote.addFields(n)
+	}
 	return n
 }
 

@@ -652,11 +652,18 @@ func stagesNode(stages []Stage) *yaml.Node {
 
 // exportable maps every name a target may export (a bdev or a stage: both
 // are block devices) to its UUID, zero when none was given. The nvmf and
-// iscsi sections check their namespaces and LUNs against it.
+// iscsi sections check their namespaces and LUNs against it. An nvmf bdev
+// is a controller, not a block device: the namespaces of it that the
+// targets name stand in for it, with no UUID (nvmf_bdev.go).
 func (t *Topology) exportable() map[string]uuid.UUID {
 	out := make(map[string]uuid.UUID, len(t.Bdevs)+len(t.Stages))
 	for _, b := range t.Bdevs {
-		out[b.Name] = b.UUID
+		if b.Driver != DriverNVMf {
+			out[b.Name] = b.UUID
+		}
+	}
+	for _, name := range t.nvmfNamespaceRefs() {
+		out[name] = uuid.Nil
 	}
 	for _, s := range t.Stages {
 		out[s.Name] = s.UUID

@@ -87,6 +87,11 @@ type Bdev struct {
 	// at Size; an existing one must hold at least Size bytes (checked when
 	// the bdev starts, not here). Two bdevs may not share a path.
 	Path string
+
+	// Remote is the controller an nvmf bdev attaches (nvmf_bdev.go); set exactly for
+	// DriverNVMf, whose bdevs have no BlockSize, Size, Blocks, UUID or Path: each of the
+	// controller's namespaces becomes a bdev <Name>n<NSID> with the remote's.
+	Remote *NVMfRemote
 }
 
 // Driver names a back end.
@@ -100,6 +105,7 @@ const (
 	DriverNull Driver = "null"
 	// DriverUring does I/O on Path through io_uring with O_DIRECT.
 	DriverUring Driver = "uring"
+	// DriverNVMf is in nvmf_bdev.go.
 )
 
 // RPC is the rpc: section: the JSON-RPC 2.0 control socket.
@@ -268,6 +274,10 @@ func fillDefaults(t *Topology) {
 	fillStageDefaults(t)
 	for i := range t.Bdevs {
 		b := &t.Bdevs[i]
+		if b.Driver == DriverNVMf { // no capacity: its namespaces have the remote's
+			fillNVMfRemoteDefaults(b)
+			continue
+		}
 		if b.BlockSize == 0 {
 			b.BlockSize = b.Driver.blockSizeDefault()
 		}

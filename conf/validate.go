@@ -22,6 +22,7 @@ func validate(c *checker, t *Topology, m *Machine) {
 	validateStages(c, t)
 	checkGraph(c, append(bdevNodes(t.Bdevs), stageNodes(t.Stages)...))
 	checkBdevsShared(c, t.Bdevs)
+	checkNVMfTargetRefs(c, t) // before the targets' checks, which then skip what it reported
 	validateTargets(c, t)
 	validateNVMf(c, t)
 	if l := t.RPC.Listen; l != "" && c.ok("rpc.listen") && !validSocketPath(l) {
@@ -187,19 +188,25 @@ func validateBdev(c *checker, path string, b *Bdev) {
 	driverOK := false
 	if p := path + ".driver"; c.ok(p) {
 		switch b.Driver {
-		case DriverMalloc, DriverNull, DriverUring:
+		case DriverMalloc, DriverNull, DriverUring, DriverNVMf:
 			driverOK = true
 		case "":
 			c.missingOr(p, wantDriver)
-		case "nvme", "nvmf", "rbd": // drivers ARCHITECTURE.md plans
+		case "nvme", "rbd": // drivers ARCHITECTURE.md plans
 			c.problem(p, string(b.Driver)+": not supported yet", wantDriver)
 		default:
 			c.value(p, string(b.Driver), wantDriver)
 		}
 	}
-	validateBdevCapacity(c, path, b, driverOK)
-	if driverOK {
+	switch {
+	case driverOK && b.Driver == DriverNVMf:
+		validateBdevNVMf(c, path, b)
+	case driverOK:
+		validateBdevCapacity(c, path, b, driverOK)
 		validateBdevPath(c, path+".path", b)
+		checkNVMfFieldsAbsent(c, path, b)
+	case b.Remote == nil: // an unknown driver with nvmf's fields may need no capacity
+		validateBdevCapacity(c, path, b, driverOK)
 	}
 }
 

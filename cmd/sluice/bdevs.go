@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/sluice-storage/sluice/actors"
+	"github.com/sluice-storage/sluice/conf"
 	"github.com/sluice-storage/sluice/drivers/malloc"
 	"github.com/sluice-storage/sluice/drivers/null"
 	"github.com/sluice-storage/sluice/drivers/nvmf"
+	"github.com/sluice-storage/sluice/drivers/nvmf/host"
 	"github.com/sluice-storage/sluice/drivers/uring"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
 	"github.com/sluice-storage/sluice/perf"
@@ -50,7 +54,10 @@ func (p *bdevsPart) stop(time.Time) error {
 }
 
 // startBdevs makes the registry on the daemon's reactors and creates the
-// topology's bdevs in file order.
+// topology's bdevs in file order. An nvmf bdev attaches its controller here,
+// before the stages and targets start (attachAtStart), so what they name
+// among its namespaces exists or the start fails saying which is missing
+// (checkRemoteNamespaces): a daemon never serves half a topology.
 func startBdevs(d *daemon) (part, error) {
 	reg, err := bdev.NewRegistry(d.set, bdev.Options{})
 	if err != nil {
@@ -58,24 +65,172 @@ func startBdevs(d *daemon) (part, error) {
 	}
 	p := &bdevsPart{d: d, reg: reg}
 	d.nvmf = nvmf.NewManager(reg, d.log)
-	if err := registerDrivers(reg); err != nil {
-		reg.Close()
+	fail := func(err error) (part, error) {
+		reg.Close() // the registry first: it closes the nvmf bdevs' channels
+		d.nvmf.Close()
 		return nil, err
 	}
-	for _, b := range d.top.Bdevs {
+	if err := registerDrivers(reg); err != nil {
+		return fail(err)
+	}
+	attached := map[string][]string{} // nvmf bdev -> its namespaces' bdevs
+	for i, b := range d.top.Bdevs {
+		if b.Driver == conf.DriverNVMf {
+			names, err := attachAtStart(d, b)
+			if err != nil {
+				return fail(fmt.Errorf("bdevs[%d] %s: %w", i, b.Name, err))
+			}
+			attached[b.Name] = names
+			d.log.Info("nvmf bdev attached", "bdev", b.Name, "trid", attachOptionsOf(b).TransportID.String(),
+				"namespaces", strings.Join(names, ","))
+			continue
+		}
 		if _, err := reg.Create(perf.SpecOf(b)); err != nil {
-			reg.Close()
-			return nil, fmt.Errorf("bdevs: %w", err)
+			return fail(fmt.Errorf("bdevs: %w", err))
 		}
 		d.log.Info("bdev created", "bdev", b.Name, "driver", string(b.Driver), "size", b.Size.String(),
 			"block_size", uint64(b.BlockSize))
 	}
+	if err := checkRemoteNamespaces(d.top, attached); err != nil {
+		return fail(err)
+	}
 	if err := errors.Join(d.debug.Register(reg.Source()), d.debug.Register(nvmfSource{d.nvmf})); err != nil {
-		reg.Close()
-		return nil, err
+		return fail(err)
 	}
 	d.bdevs = reg
 	return p, nil
+}
+
+// Limits of attaching a topology's nvmf bdevs at start.
+const (
+	// attachWaitMax bounds the time the start spends on one controller: a
+	// target started beside this daemon (by the same service manager) has
+	// time to come up, and a wrong address still fails the start well
+	// within a service manager's patience.
+	attachWaitMax = 30 * time.Second
+	// attachAttemptTimeout bounds one attempt: a target that accepts the
+	// connection and then says nothing must not hold the start (the
+	// driver's own reconnect attempts use the same bound).
+	attachAttemptTimeout = 15 * time.Second
+)
+
+// conf restates drivers/nvmf's and its host's limits; these fail to compile when they drift apart.
+const (
+	_ uint = conf.NVMfIOQueueSizeDefault - host.IOQueueDepthDefault
+	_ uint = host.IOQueueDepthDefault - conf.NVMfIOQueueSizeDefault
+	_ uint = conf.NVMfIOQueueSizeMax - host.QueueDepthMax
+	_ uint = host.QueueDepthMax - conf.NVMfIOQueueSizeMax
+	_ uint = conf.NVMfNumIOQueuesDefault - host.IOQueuesDefault
+	_ uint = host.IOQueuesDefault - conf.NVMfNumIOQueuesDefault
+	_ uint = conf.NVMfControllerNameLenMax - (bdev.NameLenMax - 6) // drivers/nvmf's Manager.validate
+	_ uint = (bdev.NameLenMax - 6) - conf.NVMfControllerNameLenMax
+	_ uint = conf.NameLenMax - bdev.NameLenMax
+	_ uint = bdev.NameLenMax - conf.NameLenMax
+)
+
+// attachOptionsOf converts an nvmf bdev of the topology to the driver's
+// options, as bdev_nvme_attach_controller's handler does its parameters.
+func attachOptionsOf(b conf.Bdev) nvmf.AttachOptions {
+	r := b.Remote
+	if r == nil { // conf's C1: never for a validated topology
+		r = &conf.NVMfRemote{}
+	}
+	return nvmf.AttachOptions{
+		Name: b.Name,
+		TransportID: host.TransportID{TrType: r.TrType, AdrFam: r.AdrFam, TrAddr: r.TrAddr,
+			TrSvcID: strconv.Itoa(r.TrSvcID), SubNQN: r.SubNQN, HostNQN: r.HostNQN},
+		Host:         host.ControllerOptions{HeaderDigest: r.HeaderDigest, DataDigest: r.DataDigest, IOQueues: r.NumIOQueues},
+		IOQueueDepth: r.IOQueueSize,
+		Recovery: nvmf.Recovery{ReconnectDelay: r.ReconnectDelay, CtrlrLossTimeout: r.CtrlrLossTimeout,
+			FastIOFailTimeout: r.FastIOFailTimeout},
+	}
+}
+
+// attachAtStart attaches an nvmf bdev's controller and returns its
+// namespaces' bdev names. The first connection follows the policy that
+// governs a lost one: attempts every reconnect_delay_sec while
+// ctrlr_loss_timeout_sec allows (0: one attempt; -1: until attachWaitMax),
+// and never past attachWaitMax; then the start fails with the last error.
+// SPDK's load_config fails the same way when an attach in it cannot
+// connect; waiting in the background instead would start the stages and
+// targets on it without their bases.
+func attachAtStart(d *daemon, b conf.Bdev) ([]string, error) {
+	o := attachOptionsOf(b)
+	rec := o.Recovery
+	limit := attachWaitMax
+	if rec.CtrlrLossTimeout >= 0 {
+		limit = min(limit, rec.CtrlrLossTimeout)
+	}
+	begun := time.Now()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), attachAttemptTimeout)
+		names, err := d.nvmf.Attach(ctx, o)
+		cancel()
+		if err == nil {
+			return names, nil
+		}
+		if rec.ReconnectDelay <= 0 || time.Since(begun)+rec.ReconnectDelay > limit {
+			what := "attach failed"
+			if trid := o.TransportID.String(); !strings.Contains(err.Error(), trid) {
+				what += " (" + trid + ")"
+			}
+			return nil, fmt.Errorf("%s after %d attempt(s) in %v (ctrlr_loss_timeout_sec %d, reconnect_delay_sec %d, at most %v at start): %w",
+				what, attempt, time.Since(begun).Round(time.Millisecond), int64(rec.CtrlrLossTimeout/time.Second),
+				int64(rec.ReconnectDelay/time.Second), attachWaitMax, err)
+		}
+		d.log.Warn("nvmf bdev: attach failed; retrying", "bdev", b.Name, "attempt", attempt,
+			"retry_in", rec.ReconnectDelay.String(), "err", err)
+		time.Sleep(rec.ReconnectDelay) // the control plane's start, not a reactor
+	}
+}
+
+// checkRemoteNamespaces reports every name the topology uses of a namespace
+// of an nvmf bdev that its controller, now attached, does not have: conf
+// accepts any NSID in range, since it cannot know (conf's C2).
+func checkRemoteNamespaces(top *conf.Topology, attached map[string][]string) error {
+	type ref struct{ path, name string }
+	var refs []ref
+	for i, s := range top.Stages {
+		for j, base := range s.Bases {
+			p := fmt.Sprintf("stages[%d].base", i)
+			if len(s.Bases) > 1 {
+				p = fmt.Sprintf("stages[%d].bases[%d]", i, j)
+			}
+			refs = append(refs, ref{p, base})
+		}
+		if s.Metadata != "" {
+			refs = append(refs, ref{fmt.Sprintf("stages[%d].metadata", i), s.Metadata})
+		}
+	}
+	if n := top.Targets.NVMf; n != nil {
+		for i, sub := range n.Subsystems {
+			for j, ns := range sub.Namespaces {
+				refs = append(refs, ref{fmt.Sprintf("targets.nvmf.subsystems[%d].namespaces[%d].bdev", i, j), ns.Bdev})
+			}
+		}
+	}
+	if is := top.Targets.ISCSI; is != nil {
+		for i, node := range is.Nodes {
+			for j, l := range node.LUNs {
+				refs = append(refs, ref{fmt.Sprintf("targets.iscsi.target_nodes[%d].luns[%d].bdev", i, j), l.Bdev})
+			}
+		}
+	}
+	var errs []error
+	for _, r := range refs {
+		ctrl, _, ok := conf.NVMfNamespaceOf(r.name)
+		names, isRemote := attached[ctrl]
+		if !ok || !isRemote || slices.Contains(names, r.name) {
+			continue
+		}
+		has := "no namespace"
+		if len(names) > 0 {
+			has = "namespaces " + strings.Join(names, ", ")
+		}
+		errs = append(errs, fmt.Errorf("%s: %s: not a namespace of nvmf bdev %s, whose controller has %s",
+			r.path, r.name, ctrl, has))
+	}
+	return errors.Join(errs...)
 }
 
 // bdevMethods are SPDK's bdev methods for the back ends that exist.

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/sluice-storage/sluice/conf"
+	"github.com/sluice-storage/sluice/drivers/nvmf"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
 )
 
@@ -128,8 +130,15 @@ func (d *daemon) loadConfig(ctx context.Context, p json.RawMessage) (any, error)
 	return true, nil
 }
 
-// saveTopology writes the driver-made bdevs (stages write their own).
+// saveTopology writes the driver-made bdevs (stages write their own): the
+// attached NVMe/TCP controllers first, as nvmf bdevs (their namespaces'
+// bdevs are theirs to make), then the others in creation order.
 func (p *bdevsPart) saveTopology(t *conf.Topology) {
+	for _, st := range p.d.nvmf.Stats() {
+		if c, ok := p.d.nvmf.Controller(st.Name); ok {
+			t.Bdevs = append(t.Bdevs, nvmfBdevOf(c.Options()))
+		}
+	}
 	for _, b := range p.reg.Bdevs() {
 		drv := conf.Driver(b.Driver())
 		if drv != conf.DriverMalloc && drv != conf.DriverNull && drv != conf.DriverUring {
@@ -169,4 +178,23 @@ func (p *bdevsPart) saveCalls(out []spdkSubsystem) []spdkSubsystem {
 		}
 	}
 	return append(out, sub)
+}
+
+// nvmfBdevOf is the topology's nvmf bdev that attaches a controller as o
+// does (attachOptionsOf's inverse); what o leaves to the driver's defaults
+// stays unset, for conf to fill.
+func nvmfBdevOf(o nvmf.AttachOptions) conf.Bdev {
+	t := o.TransportID
+	port, _ := strconv.Atoi(t.TrSvcID) // the driver checked it at attach
+	hostNQN := t.HostNQN
+	if hostNQN == "" {
+		hostNQN = o.Host.HostNQN
+	}
+	return conf.Bdev{Name: o.Name, Driver: conf.DriverNVMf, Remote: &conf.NVMfRemote{
+		TrType: t.TrType, AdrFam: t.AdrFam, TrAddr: t.TrAddr, TrSvcID: port, SubNQN: t.SubNQN, HostNQN: hostNQN,
+		HeaderDigest: o.Host.HeaderDigest, DataDigest: o.Host.DataDigest,
+		IOQueueSize: o.IOQueueDepth, NumIOQueues: o.Host.IOQueues,
+		ReconnectDelay: o.Recovery.ReconnectDelay, CtrlrLossTimeout: o.Recovery.CtrlrLossTimeout,
+		FastIOFailTimeout: o.Recovery.FastIOFailTimeout,
+	}}
 }

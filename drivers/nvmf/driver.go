@@ -596,6 +596,15 @@ func (c *Ctrlr) Stats() CtrlrStats {
 	return st
 }
 
+// Options returns the options the controller was attached with (and its
+// queue depth as SetIOQueueDepth left it): what recreates it, for
+// save_config's topology. Control plane.
+func (c *Ctrlr) Options() AttachOptions {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opts
+}
+
 // SetIOQueueDepth sets the depth of the qpairs made from now on (channels
 // opened later); perf sizes them for several namespaces sharing a reactor's
 // qpair. Control plane; before the first channel opens.
