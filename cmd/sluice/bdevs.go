@@ -266,6 +266,25 @@ var productNames = map[string]string{
 	malloc.Name: "Malloc disk", null.Name: "Null disk", uring.Name: "URING bdev", nvmf.Name: nvmf.ProductName,
 }
 
+// stageProductNames are SPDK's product_name strings of its virtual bdevs,
+// by our service name (raid0, concat and replica are SPDK's raid levels;
+// qos is a bdev of its own here, a property of a bdev in SPDK).
+var stageProductNames = map[string]string{
+	"passthru": "passthru", "delay": "delay", "error": "Error Injection Disk", "crypto": "crypto",
+	"raid0": "Raid Volume", "concat": "Raid Volume", "replica": "Raid Volume", "qos": "QoS disk",
+}
+
+// productName is b's product_name: its driver's, or its stage service's.
+func productName(b *bdev.Bdev) string {
+	if b.Driver() != "" {
+		return productNames[b.Driver()]
+	}
+	if s, ok := b.Backend().(interface{ Service() string }); ok {
+		return stageProductNames[s.Service()]
+	}
+	return ""
+}
+
 func (d *daemon) bdevGetBdevs(_ context.Context, p json.RawMessage) (any, error) {
 	var params struct {
 		Name    string `json:"name"`
@@ -281,7 +300,7 @@ func (d *daemon) bdevGetBdevs(_ context.Context, p json.RawMessage) (any, error)
 		}
 		types := b.IOTypes()
 		v := bdevView{
-			Name: b.Name(), Aliases: []string{}, ProductName: productNames[b.Driver()],
+			Name: b.Name(), Aliases: []string{}, ProductName: productName(b),
 			BlockSize: b.BlockSize(), NumBlocks: b.Blocks(), UUID: b.UUID().String(),
 			Claimed: d.bdevs.Claimer(b) != "",
 			SupportedTypes: map[string]bool{

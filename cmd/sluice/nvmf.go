@@ -349,6 +349,9 @@ func (d *daemon) nvmfCreateSubsystem(_ context.Context, raw json.RawMessage) (an
 	if p.SerialNumber == "" {
 		p.SerialNumber = conf.NVMfSerialOf(p.NQN) // stable, as the topology's default
 	}
+	if p.MaxNamespaces == 0 {
+		p.MaxNamespaces = conf.NVMfNamespacesDefault // SPDK's default, and the topology's
+	}
 	_, err = t.CreateSubsystem(nvmftgt.SubsystemConfig{NQN: p.NQN, SerialNumber: p.SerialNumber, ModelNumber: p.ModelNumber,
 		AllowAnyHost: p.AllowAnyHost, MaxNamespaces: p.MaxNamespaces, MinCNTLID: p.MinCNTLID, MaxCNTLID: p.MaxCNTLID})
 	return true, nvmfError(err)

@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/sluice-storage/sluice/conf"
 )
 
 // TestPerfBdevStages: `sluice perf bdev -c` builds the topology's stages as
@@ -36,4 +39,44 @@ stages:
 	if err == nil || !strings.Contains(string(out), "M0 M1 R0 C0") {
 		t.Errorf("-b nope: %v\n%s", err, out)
 	}
+}
+
+// TestStageProductNames: bdev_get_bdevs names a stage's product as SPDK
+// names its virtual bdevs, so tools keyed on product_name find them.
+func TestStageProductNames(t *testing.T) {
+	top, err := conf.Parse("topo.yaml", []byte(`bdevs:
+  - {name: M0, driver: malloc, size: 4MiB}
+  - {name: M1, driver: malloc, size: 4MiB}
+stages:
+  - {name: P, service: passthru, base: M0}
+  - {name: E, service: error, base: P}
+  - {name: D, service: delay, base: E}
+  - {name: R, service: replica, bases: [D, M1]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := stagesDaemon(t, top)
+	var list []bdevView
+	if err := json.Unmarshal(asJSONBytes(t, call(t, d.bdevGetBdevs, `{}`)), &list); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, b := range list {
+		got[b.Name] = b.ProductName
+	}
+	want := map[string]string{"M0": "Malloc disk", "M1": "Malloc disk", "P": "passthru",
+		"E": "Error Injection Disk", "D": "delay", "R": "Raid Volume"}
+	if !maps.Equal(got, want) {
+		t.Errorf("product names %v, want %v", got, want)
+	}
+}
+
+func asJSONBytes(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
