@@ -46,7 +46,10 @@ type Stage struct {
 
 	// replica: the bdev keeping member states and the dirty-region bitmap
 	// (a base too: it must exist first); the region; the rebuild's rate in
-	// bytes per second (0: unthrottled).
+	// bytes per second (0: unthrottled). crypto with convert: Metadata is
+	// the bdev keeping the conversion's journal and record, so the stage
+	// keeps its base's whole size (services/crypto's doc); without it they
+	// take the base's tail.
 	Metadata    string
 	RegionSize  Size
 	RebuildRate Size
@@ -128,7 +131,7 @@ var stageFieldServices = map[string][]Service{
 	"rw_ios_per_sec": {ServiceQoS}, "rw_mbytes_per_sec": {ServiceQoS},
 	"r_mbytes_per_sec": {ServiceQoS}, "w_mbytes_per_sec": {ServiceQoS},
 	"strip_size": {ServiceRaid0, ServiceConcat},
-	"metadata":   {ServiceReplica}, "region_size": {ServiceReplica}, "rebuild_rate": {ServiceReplica},
+	"metadata":   {ServiceReplica, ServiceCrypto}, "region_size": {ServiceReplica}, "rebuild_rate": {ServiceReplica},
 	"key_name": {ServiceCrypto}, "key_file": {ServiceCrypto}, "convert": {ServiceCrypto},
 	"convert_rate": {ServiceCrypto},
 }
@@ -531,6 +534,16 @@ func validateStageKey(c *checker, path string, s *Stage, keyFiles map[string]str
 	keyFiles[name] = file
 	if c.ok(path+".convert_rate") && s.ConvertRate != 0 && !s.Convert {
 		c.problem(path+".convert_rate", "given without convert: true", "convert: true, or no convert_rate")
+	}
+	pm := path + ".metadata"
+	switch {
+	case s.Metadata == "" || !c.ok(pm):
+	case !validName(s.Metadata):
+		c.value(pm, s.Metadata, wantName)
+	case len(s.Bases) == 1 && s.Bases[0] == s.Metadata:
+		c.value(pm, s.Metadata, "a bdev that is not also the base")
+	case !s.Convert:
+		c.problem(pm, "given without convert: true", "convert: true (it keeps the conversion's journal and record), or no metadata")
 	}
 }
 

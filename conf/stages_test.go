@@ -58,6 +58,14 @@ func TestStageRules(t *testing.T) {
 			"topo.yaml:5: stages[0].convert: yes, want true or false"},
 		{"convert rate alone", "  - {name: S, service: crypto, base: M0, key_file: /a, convert_rate: 1MiB}\n",
 			"topo.yaml:5: stages[0].convert_rate: given without convert: true, want convert: true, or no convert_rate"},
+		{"crypto metadata without convert", "  - {name: S, service: crypto, base: M0, key_file: /a, metadata: M1}\n",
+			"topo.yaml:5: stages[0].metadata: given without convert: true, want convert: true (it keeps the conversion's journal and record), or no metadata"},
+		{"crypto metadata is the base", "  - {name: S, service: crypto, base: M0, key_file: /a, convert: true, metadata: M0}\n",
+			"topo.yaml:5: stages[0].metadata: M0, want a bdev that is not also the base"},
+		{"crypto metadata missing", "  - {name: S, service: crypto, base: M0, key_file: /a, convert: true, metadata: MD}\n",
+			"topo.yaml:5: stages[0].metadata: MD, want the name of a bdev or stage"},
+		{"metadata for qos", "  - {name: S, service: qos, base: M0, metadata: M1}\n",
+			"topo.yaml:5: stages[0].metadata: given for service qos, want no metadata (replica and crypto have it)"},
 		{"uuid shared with a bdev", "  - {name: S, service: passthru, base: M0, uuid: 5d2a7c1e-3b4f-4a8e-9c1d-2e6f7a8b9c0d}\n" +
 			"  - {name: T, service: passthru, base: M1, uuid: 5d2a7c1e-3b4f-4a8e-9c1d-2e6f7a8b9c0d}\n",
 			"topo.yaml:6: stages[1].uuid: 5d2a7c1e-3b4f-4a8e-9c1d-2e6f7a8b9c0d, want a UUID no other bdev or stage has (stages[0] at line 5 has it)"},
@@ -84,8 +92,11 @@ func TestStagesParse(t *testing.T) {
   - {name: M1, driver: malloc, size: 1MiB}
   - {name: M2, driver: malloc, size: 1MiB}
   - {name: MD, driver: malloc, size: 64KiB}
+  - {name: M3, driver: malloc, size: 4MiB}
+  - {name: MD3, driver: malloc, size: 2MiB}
 stages:
   - {name: C, service: crypto, base: Q, key_file: /etc/k}
+  - {name: V, service: crypto, base: M3, key_file: /etc/k, key_name: C, convert: true, metadata: MD3, convert_rate: 8MiB}
   - {name: Q, service: qos, base: D, rw_ios_per_sec: 1000, w_mbytes_per_sec: 10}
   - {name: D, service: delay, base: E, read_latency: 10us, p99_write_latency: 1ms}
   - {name: E, service: error, base: R}
@@ -98,9 +109,10 @@ stages:
 		t.Fatal(err)
 	}
 	st := top.Stages
-	if len(st) != 7 || st[0].KeyName != "C" || st[5].StripSize != StripSizeDefault || st[6].StripSize != 0 ||
-		st[4].RegionSize != RegionSizeDefault || st[2].ReadLatency != 10*time.Microsecond || st[1].IOPS != 1000 ||
-		!slices.Equal(st[4].Bases, []string{"S", "P", "M2"}) {
+	if len(st) != 8 || st[0].KeyName != "C" || st[6].StripSize != StripSizeDefault || st[7].StripSize != 0 ||
+		st[5].RegionSize != RegionSizeDefault || st[3].ReadLatency != 10*time.Microsecond || st[2].IOPS != 1000 ||
+		!slices.Equal(st[5].Bases, []string{"S", "P", "M2"}) || st[1].Metadata != "MD3" || !st[1].Convert ||
+		st[1].ConvertRate != 8<<20 {
 		t.Fatalf("stages %+v", st)
 	}
 	saved, err := Marshal(top)

@@ -55,6 +55,9 @@ type NVMfOptions struct {
 	Log *slog.Logger
 	// Pools size the bdev layer's per-reactor pools; zero fields default.
 	Pools bdev.Options
+	// VerifyState is BdevOptions.VerifyState for the one namespace the
+	// transport IDs reach (a state file records one bdev: Nvme0n1).
+	VerifyState string
 }
 
 // NVMfReport is RunNVMf's result; its JSON is what `sluice perf nvmf
@@ -63,6 +66,8 @@ type NVMfReport struct {
 	Qpairs []NVMfQpairReport `json:"qpairs"`
 	Total  NVMfStats         `json:"total"`
 	Errors uint64            `json:"errors"`
+	// VerifyState is --verify-state's read-back and save; nil without it.
+	VerifyState *StateReport `json:"verify_state,omitempty"`
 }
 
 // NVMfQpairReport is one (core, namespace) job.
@@ -127,7 +132,7 @@ func (o *NVMfOptions) Validate() error {
 func (o *NVMfOptions) bdevOptions() BdevOptions {
 	return BdevOptions{Workload: o.Workload, QueueDepth: o.QueueDepth, IOSize: o.IOSize, Duration: o.Duration,
 		Cores: o.Cores, RWMixRead: o.RWMixRead, Seed: o.Seed, LatencySampleEvery: o.LatencySampleEvery,
-		Progress: o.Progress, Pools: o.Pools}
+		Progress: o.Progress, Pools: o.Pools, VerifyState: o.VerifyState}
 }
 
 // nvmfTarget is one namespace being driven and its jobs.
@@ -194,8 +199,22 @@ func RunNVMf(ctx context.Context, o NVMfOptions) (*NVMfReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	var state *stateRun
+	if o.VerifyState != "" {
+		if len(targets) != 1 {
+			return nil, fmt.Errorf("perf: verify state %s: %d namespaces, want one (a state file records one bdev): %w",
+				o.VerifyState, len(targets), ErrOptions)
+		}
+		if state, err = startState(ctx, &bo, targets[0].desc.Bdev(), all, &stop); err != nil {
+			var rep *NVMfReport
+			if state != nil {
+				rep = &NVMfReport{Qpairs: []NVMfQpairReport{}, VerifyState: &state.report}
+			}
+			return rep, err
+		}
+	}
 	for _, j := range all {
-		j.done = make(chan struct{})
+		j.done = make(chan struct{}) // a read-back or a flush used the last one
 		if err := j.r.PostFunc(j.start); err != nil {
 			return nil, err
 		}
@@ -203,7 +222,12 @@ func RunNVMf(ctx context.Context, o NVMfOptions) (*NVMfReport, error) {
 	}
 	wait(ctx, all, &bo, &stop, time.Now())
 	rep := nvmfReport(targets, &bo)
-	return rep, runError(all, report(all, &bo))
+	err = runError(all, report(all, &bo))
+	if state != nil {
+		rep.VerifyState = &state.report
+		err = errors.Join(err, state.save(all, true)) // as RunBdev: saved after a mismatch too
+	}
+	return rep, err
 }
 
 // attachAll attaches every controller (each NVM subsystem of a discovery
@@ -334,6 +358,11 @@ func (r *NVMfReport) WriteText(w io.Writer) error {
 	row("total", "", r.Total)
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.VerifyState != nil {
+		if _, err := fmt.Fprintln(w, r.VerifyState.summary()); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for _, q := range r.Qpairs {

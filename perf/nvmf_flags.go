@@ -28,21 +28,24 @@ import (
 //	-H, -I         header digest, data digest
 //	--hostnqn NQN  host NQN (default: one made from a random host ID)
 //	--seed N, --latency-sample N, --json  as sluice perf bdev
+//	--verify-state FILE  with -w verify and one namespace: as sluice perf
+//	               bdev (the file records the host's bdev, Nvme0n1)
 type NVMfFlags struct {
-	TRIDs      multiFlag
-	QueueDepth int
-	IOSize     string
-	Workload   string
-	Seconds    float64
-	Cores      string
-	RWMixRead  int
-	HDigest    bool
-	DDigest    bool
-	HostNQN    string
-	Seed       uint64
-	Sample     int
-	JSON       bool
-	Verbose    bool
+	TRIDs       multiFlag
+	QueueDepth  int
+	IOSize      string
+	Workload    string
+	Seconds     float64
+	Cores       string
+	RWMixRead   int
+	HDigest     bool
+	DDigest     bool
+	HostNQN     string
+	Seed        uint64
+	Sample      int
+	JSON        bool
+	Verbose     bool
+	VerifyState string
 }
 
 type multiFlag []string
@@ -70,13 +73,15 @@ func (f *NVMfFlags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&f.Sample, "latency-sample", 1, "time one IO in `N`")
 	fs.BoolVar(&f.JSON, "json", false, "print the report as one JSON object on stdout")
 	fs.BoolVar(&f.Verbose, "v", false, "log the host's connection events on stderr")
+	fs.StringVar(&f.VerifyState, "verify-state", "", "with -w verify and one namespace: read back and check every block state `FILE` records, "+
+		"continue from it, and save it (atomically, after a flush) when the read-back passed and at the end")
 }
 
 // Options turns the flags into NVMfOptions, every bad flag at once.
 func (f *NVMfFlags) Options() (NVMfOptions, error) {
 	var errs []error
 	o := NVMfOptions{Workload: Workload(f.Workload), QueueDepth: f.QueueDepth, Seed: f.Seed,
-		LatencySampleEvery: f.Sample, RWMixRead: f.RWMixRead,
+		LatencySampleEvery: f.Sample, RWMixRead: f.RWMixRead, VerifyState: f.VerifyState,
 		Host: host.ControllerOptions{HeaderDigest: f.HDigest, DataDigest: f.DDigest, HostNQN: f.HostNQN}}
 	if f.RWMixRead == 0 {
 		o.RWMixRead = RWMixReadNone

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +73,41 @@ func TestMainNVMf(t *testing.T) {
 	errOut.Reset()
 	if code := MainNVMf(context.Background(), []string{"-r", trid, "-t", "0.3", "-m", "0"}, &out, &errOut); code != 1 {
 		t.Errorf("target down: exit %d, want 1: %s", code, errOut.String())
+	}
+}
+
+// TestRunNVMfVerifyState: --verify-state over NVMe/TCP as over a bdev: a
+// run saves what it wrote, the next reads every recorded block back first;
+// it needs -w verify.
+func TestRunNVMfVerifyState(t *testing.T) {
+	ft := hosttest.New(t)
+	ft.Blocks = 4096
+	ft.Start()
+	state := filepath.Join(t.TempDir(), "state")
+	o := NVMfOptions{TransportIDs: []host.TransportID{fakeTRID(ft)}, Workload: WorkloadVerify, QueueDepth: 8,
+		IOSize: 4096, Duration: 300 * time.Millisecond, Cores: []int{0}, VerifyState: state}
+	rep, err := RunNVMf(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.VerifyState; s == nil || s.Loaded || !s.Saved || s.SavedBlocks == 0 {
+		t.Fatalf("first run: %+v", s)
+	}
+	saved := rep.VerifyState.SavedBlocks
+	rep, err = RunNVMf(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.VerifyState; !s.Loaded || !s.LoadedClean || s.CheckedBlocks != saved || s.Mismatches != 0 || !s.Saved {
+		t.Fatalf("second run read back %+v, want all %d saved blocks", s, saved)
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "verify-state "+state) {
+		t.Errorf("text report lacks the verify-state line:\n%s", text.String())
+	}
+	o.Workload = WorkloadRandWrite
+	if _, err := RunNVMf(t.Context(), o); !errors.Is(err, ErrOptions) {
+		t.Errorf("--verify-state with randwrite: %v, want ErrOptions", err)
 	}
 }

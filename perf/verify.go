@@ -41,6 +41,12 @@ func stampBlock(b []byte, lba, gen uint64) {
 	le.PutUint64(b[offVerifyHash:], blockHash(b))
 }
 
+// StampBlock writes b as the verify format for lba at generation gen, as a
+// verify write does: for a test or tool that lays data down itself (a
+// whole volume at generation 1, say) and writes a state file saying so,
+// for a later --verify-state run to read back and continue from.
+func StampBlock(b []byte, lba, gen uint64) { stampBlock(b, lba, gen) }
+
 // fillPayload draws the payload from (lba, gen): xorshift64 seeded by both.
 func fillPayload(p []byte, lba, gen uint64) {
 	x := lba*0x9e3779b97f4a7c15 ^ gen*0xbf58476d1ce4e5b9 | 1

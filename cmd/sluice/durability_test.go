@@ -91,9 +91,17 @@ type perfRun struct {
 // startPerf runs the verify workload for seconds with the state file.
 func startPerf(t *testing.T, topo, state, seconds string) *perfRun {
 	t.Helper()
-	p := &perfRun{progress: make(chan struct{}), exited: make(chan struct{}), started: time.Now()}
-	p.cmd = exec.Command(binary, "perf", "bdev", "-c", topo, "-b", "Uring0", "-w", "verify", "-q", "16", "-o", "4096",
+	return startPerfCmd(t, "bdev", "-c", topo, "-b", "Uring0", "-w", "verify", "-q", "16", "-o", "4096",
 		"-t", seconds, "--verify-state", state, "--json")
+}
+
+// startPerfCmd starts `sluice perf ARGS…`: stdout is kept for the report,
+// stderr's lines are kept and the first progress line (writes are being
+// acknowledged) closes progress; the test's end kills it if still running.
+func startPerfCmd(t *testing.T, args ...string) *perfRun {
+	t.Helper()
+	p := &perfRun{progress: make(chan struct{}), exited: make(chan struct{}), started: time.Now()}
+	p.cmd = exec.Command(binary, append([]string{"perf"}, args...)...)
 	p.cmd.Stdout = &p.stdout
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

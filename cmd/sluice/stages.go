@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,18 +157,28 @@ func (p *stagesPart) build(s conf.Stage) (stage.Backend, error) {
 		return replica.New(p.reg, replica.Config{Name: s.Name, Members: s.Bases, Metadata: s.Metadata,
 			RegionSize: uint64(s.RegionSize), RebuildRate: uint64(s.RebuildRate), UUID: s.UUID, Logger: p.d.log})
 	case conf.ServiceCrypto:
-		k, err := p.keys.Use(s.KeyName)
-		if err != nil {
-			return nil, err
-		}
-		st, err := crypto.New(p.reg, crypto.Config{Name: s.Name, Base: base, UUID: s.UUID, Key: k,
-			Convert: s.Convert, ConvertRate: uint64(s.ConvertRate), Logger: p.d.log})
-		if err != nil {
-			p.keys.Release(k)
-		}
-		return st, err
+		return p.buildCrypto(s, false)
 	}
 	return nil, fmt.Errorf("stage %q: service %q, want one of %v: %w", s.Name, s.Service, conf.Services, stage.ErrConfig)
+}
+
+// buildCrypto makes a crypto stage; fresh: its base is a live bdev's
+// plaintext (insert), so a record already on the metadata bdev is refused.
+func (p *stagesPart) buildCrypto(s conf.Stage, fresh bool) (stage.Backend, error) {
+	base := ""
+	if len(s.Bases) > 0 {
+		base = s.Bases[0]
+	}
+	k, err := p.keys.Use(s.KeyName)
+	if err != nil {
+		return nil, err
+	}
+	st, err := crypto.New(p.reg, crypto.Config{Name: s.Name, Base: base, UUID: s.UUID, Key: k,
+		Convert: s.Convert, ConvertRate: uint64(s.ConvertRate), Metadata: s.Metadata, ConvertFresh: fresh, Logger: p.d.log})
+	if err != nil {
+		p.keys.Release(k)
+	}
+	return st, err
 }
 
 func qosLimits(s conf.Stage) qos.Limits {
@@ -203,6 +214,9 @@ func (p *stagesPart) remove(name string, want ...conf.Service) error {
 	p.mu.Lock()
 	_, live := p.inserted[name]
 	p.mu.Unlock()
+	if live && st.Service() == crypto.Service {
+		return jsonrpc.Errorf(-16, "%s has a crypto stage put under it while in use: its data is encrypted below it; it stays", name)
+	}
 	if live {
 		return jsonrpc.Errorf(-16, "%s has a %s stage put under it while in use: take it out with sluice_stage_remove", name, st.Service())
 	}
@@ -276,13 +290,13 @@ func stageMethods(d *daemon) []jsonrpc.Method {
 		{Name: "bdev_raid_remove_base_bdev", Params: "name (a raid1 member: marked faulty)", Handler: h.raidRemoveBase},
 		{Name: "bdev_set_qos_limit", Params: "name, rw_ios_per_sec, rw_mbytes_per_sec, r_mbytes_per_sec, w_mbytes_per_sec (a bdev without a qos stage gets one put under it, live)",
 			Handler: h.setQoS},
-		{Name: "bdev_crypto_create", Params: "base_bdev_name, name, key_name (or cipher, key, key2; crypto_pmd ignored); sluice: convert, convert_rate_mbytes_per_sec",
+		{Name: "bdev_crypto_create", Params: "base_bdev_name, name, key_name (or cipher, key, key2; crypto_pmd ignored); sluice: convert, convert_rate_mbytes_per_sec, metadata (with convert: the journal and record's bdev; the stage keeps the base's size)",
 			Handler: h.cryptoCreate},
 		{Name: "bdev_crypto_delete", Params: "name", Handler: h.deleter(conf.ServiceCrypto)},
 		{Name: "accel_crypto_key_create", Params: "cipher (AES_XTS), key, key2 (hex), tweak_mode (SIMPLE_LBA), name", Handler: h.keyCreate},
 		{Name: "accel_crypto_key_destroy", Params: "key_name", Handler: h.keyDestroy},
 		{Name: "accel_crypto_keys_get", Params: "key_name (optional); never returns key bytes", Handler: h.keysGet},
-		{Name: "sluice_stage_insert", Params: "name (a live bdev), service (passthru, delay, error, qos, replica), and the service's fields as in bdev_*_create",
+		{Name: "sluice_stage_insert", Params: "name (a live bdev), service (passthru, delay, error, qos, replica, crypto), and the service's fields as in bdev_*_create; crypto: metadata (required), key_name and/or key_file (absolute; loaded, and saved by save_config), convert_rate_mbytes_per_sec: encrypts the bdev's data online",
 			Handler: h.insert},
 		{Name: "sluice_stage_remove", Params: "name (a bdev a stage was put under)", Handler: h.uninsert},
 		{Name: "sluice_get_stages", Params: "name (optional)", Handler: h.getStages},
@@ -799,6 +813,7 @@ func (h *stageRPC) cryptoCreate(_ context.Context, raw json.RawMessage) (any, er
 		KeyName     string `json:"key_name"`
 		Convert     bool   `json:"convert"`
 		ConvertMBps uint64 `json:"convert_rate_mbytes_per_sec"`
+		Metadata    string `json:"metadata"`
 	}
 	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
 		return nil, err
@@ -806,6 +821,10 @@ func (h *stageRPC) cryptoCreate(_ context.Context, raw json.RawMessage) (any, er
 	p, err := h.part()
 	if err != nil {
 		return nil, err
+	}
+	if params.Metadata != "" && !params.Convert {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams,
+			"Invalid parameters: metadata %q without convert: it keeps a conversion's journal and record; give convert: true", params.Metadata)
 	}
 	keyName := params.KeyName
 	switch {
@@ -824,7 +843,7 @@ func (h *stageRPC) cryptoCreate(_ context.Context, raw json.RawMessage) (any, er
 		}
 	}
 	s := conf.Stage{Name: params.Name, Service: conf.ServiceCrypto, Bases: []string{params.BaseName}, KeyName: keyName,
-		Convert: params.Convert, ConvertRate: conf.Size(params.ConvertMBps << 20)}
+		Convert: params.Convert, ConvertRate: conf.Size(params.ConvertMBps << 20), Metadata: params.Metadata}
 	return h.createStage(s, params.Name)
 }
 
@@ -902,17 +921,21 @@ func (h *stageRPC) keysGet(_ context.Context, raw json.RawMessage) (any, error) 
 // insert puts the stage s describes under the live bdev s.Name (bdev B10,
 // B11): the bdev keeps its name and descriptors; its old back end becomes
 // the bdev <name>.base (then .base1, …). Services that pass IO through
-// unchanged only, and replica (the old back end its one in-sync member).
+// unchanged, replica (the old back end its one in-sync member), and crypto
+// with a metadata bdev: it keeps the bdev's size and shape and encrypts
+// the data in place in the background (services/crypto's "Online
+// encryption of a live bdev").
 func (p *stagesPart) insert(s conf.Stage) (string, error) {
 	switch s.Service {
-	case conf.ServicePassthru, conf.ServiceDelay, conf.ServiceError, conf.ServiceQoS, conf.ServiceReplica:
+	case conf.ServicePassthru, conf.ServiceDelay, conf.ServiceError, conf.ServiceQoS, conf.ServiceReplica, conf.ServiceCrypto:
 	default:
 		return "", jsonrpc.Errorf(jsonrpc.CodeInvalidParams,
-			"Invalid parameters: service %q cannot go under a live bdev (it changes what reads return); want passthru, delay, error, qos or replica", s.Service)
+			"Invalid parameters: service %q cannot go under a live bdev (it changes what reads return or the bdev's size); want passthru, delay, error, qos, replica or crypto", s.Service)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.reg.Lookup(s.Name); !ok {
+	live, ok := p.reg.Lookup(s.Name)
+	if !ok {
 		return "", jsonrpc.Errorf(-19, "No such device: %s", s.Name)
 	}
 	if _, ok := p.inserted[s.Name]; ok {
@@ -926,6 +949,13 @@ func (p *stagesPart) insert(s conf.Stage) (string, error) {
 			"Invalid parameters: %s is a %s stage: nothing goes between it and what uses it; put the stage under its base instead",
 			s.Name, old.Service())
 	}
+	var addedKey string
+	if s.Service == conf.ServiceCrypto {
+		var err error
+		if addedKey, err = p.insertCryptoCheck(live, &s); err != nil {
+			return "", err
+		}
+	}
 	base := s.Name + ".base"
 	for k := 1; ; k++ {
 		if _, taken := p.reg.Lookup(base); !taken {
@@ -937,11 +967,21 @@ func (p *stagesPart) insert(s conf.Stage) (string, error) {
 	in, err := p.reg.InsertUnder(s.Name, base, insertTimeout, func(b string) (bdev.Backend, error) {
 		c := s
 		c.Bases = []string{b}
-		st, err := p.build(c)
+		var st stage.Backend
+		var err error
+		if c.Service == conf.ServiceCrypto {
+			st, err = p.buildCrypto(c, true)
+		} else {
+			st, err = p.build(c)
+		}
 		made = st
 		return st, err
 	})
 	if err != nil {
+		if addedKey != "" { // loaded for this stage only, and unused now
+			p.keys.Destroy(addedKey)
+			delete(p.keyFiles, addedKey)
+		}
 		return "", stageRPCError(err)
 	}
 	if wasStage { // its bdev is the base now
@@ -949,6 +989,12 @@ func (p *stagesPart) insert(s conf.Stage) (string, error) {
 		c := p.configs[s.Name]
 		c.Name = base
 		p.configs[base] = c
+	} else { // a driver's bdev: its file is base's now, for save_config
+		p.d.bdevPathsMu.Lock()
+		if path, ok := p.d.bdevPaths[s.Name]; ok {
+			p.d.bdevPaths[base] = path
+		}
+		p.d.bdevPathsMu.Unlock()
 	}
 	if err := p.list.Add(made); err != nil {
 		return "", err
@@ -960,8 +1006,103 @@ func (p *stagesPart) insert(s conf.Stage) (string, error) {
 	p.configs[s.Name] = s
 	p.inserted[s.Name] = in
 	p.d.log.Info("stage put under a live bdev", "bdev", s.Name, "service", string(s.Service), "base", base)
+	if st, ok := made.(stage.Starter); ok { // a crypto stage's conversion
+		if err := st.Start(); err != nil {
+			return "", fmt.Errorf("%s is under %s, but did not start: %w", s.Service, s.Name, err)
+		}
+	}
 	return base, nil
 }
+
+// insertCryptoCheck checks a crypto stage for the live bdev live and
+// loads its key file when one is given; it returns the name of a key it
+// added (to drop if the insertion fails). Under p.mu.
+func (p *stagesPart) insertCryptoCheck(live *bdev.Bdev, s *conf.Stage) (string, error) {
+	bad := func(format string, args ...any) error {
+		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "Invalid parameters: "+format, args...)
+	}
+	switch {
+	case s.Metadata == "":
+		return "", bad("metadata: required for crypto under a live bdev: %s cannot change size, so the conversion's journal and record go on a metadata bdev (at least 1 MiB and 2 blocks, %s's block size)",
+			s.Name, s.Name)
+	case s.Metadata == s.Name:
+		return "", bad("metadata %q: the bdev the stage goes under, want another", s.Metadata)
+	case !s.Convert:
+		return "", bad("convert false: a crypto stage under a live bdev always converts (%s holds plaintext)", s.Name)
+	}
+	if _, ok := p.reg.Lookup(s.Metadata); !ok {
+		return "", jsonrpc.Errorf(-19, "No such device: metadata %s", s.Metadata)
+	}
+	if extra := live.Info().IOTypes &^ crypto.IOTypes(); extra != 0 { // its back end's own, not what the layer emulates
+		return "", bad("%s does %v itself, which a crypto stage cannot pass (it would see ciphertext), and a live bdev keeps its IO types", s.Name, extra)
+	}
+	if s.KeyName == "" {
+		s.KeyName = s.Name // as a topology's stage
+	}
+	if s.KeyFile == "" {
+		return "", nil // a key made before (accel_crypto_key_create, or a topology's file); Use checks
+	}
+	if !filepath.IsAbs(s.KeyFile) {
+		return "", bad("key_file %q, want an absolute path", s.KeyFile)
+	}
+	file := filepath.Clean(s.KeyFile)
+	if have, ok := p.keyFiles[s.KeyName]; ok && have == file {
+		return "", nil // already loaded from this file
+	}
+	for _, k := range p.keys.List() {
+		if k.Name == s.KeyName {
+			return "", jsonrpc.Errorf(-17, "key_name %q: a key of that name exists (not from %s): give another key_name, or no key_file", s.KeyName, file)
+		}
+	}
+	k, err := crypto.LoadKeyFile(s.KeyName, file)
+	if err != nil {
+		return "", stageRPCError(err)
+	}
+	if err := p.keys.Add(k); err != nil {
+		return "", stageRPCError(err)
+	}
+	p.keyFiles[s.KeyName] = file
+	s.KeyFile = file
+	return s.KeyName, nil
+}
+
+// cryptoInsertParams are sluice_stage_insert's fields for crypto.
+type cryptoInsertParams struct {
+	KeyName     string `json:"key_name"`
+	KeyFile     string `json:"key_file"`
+	Metadata    string `json:"metadata"`
+	Convert     *bool  `json:"convert"`
+	ConvertMBps uint64 `json:"convert_rate_mbytes_per_sec"`
+}
+
+// fill sets s's crypto fields, or names the first one given for another
+// service.
+func (q cryptoInsertParams) fill(s *conf.Stage) error {
+	if s.Service != conf.ServiceCrypto {
+		for _, f := range []struct {
+			key   string
+			given bool
+		}{{"key_name", q.KeyName != ""}, {"key_file", q.KeyFile != ""}, {"metadata", q.Metadata != ""},
+			{"convert", q.Convert != nil}, {"convert_rate_mbytes_per_sec", q.ConvertMBps != 0}} {
+			if f.given {
+				return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "Invalid parameters: %s: given for service %s, want it for crypto only", f.key, s.Service)
+			}
+		}
+		return nil
+	}
+	if q.ConvertMBps > convertRateMBpsMax {
+		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "Invalid parameters: convert_rate_mbytes_per_sec %d, want at most %d (0: unthrottled)",
+			q.ConvertMBps, uint64(convertRateMBpsMax))
+	}
+	s.KeyName, s.KeyFile, s.Metadata = q.KeyName, q.KeyFile, q.Metadata
+	s.Convert = q.Convert == nil || *q.Convert
+	s.ConvertRate = conf.Size(q.ConvertMBps << 20)
+	return nil
+}
+
+// convertRateMBpsMax bounds a conversion's rate: 2^24 MiB/s is 16 TiB/s,
+// no device's, and keeps the bytes per second far from overflowing.
+const convertRateMBpsMax = 1 << 24
 
 func (h *stageRPC) insert(_ context.Context, raw json.RawMessage) (any, error) {
 	var params struct {
@@ -969,6 +1110,7 @@ func (h *stageRPC) insert(_ context.Context, raw json.RawMessage) (any, error) {
 		Service string `json:"service"`
 		delayParams
 		qosParams
+		cryptoInsertParams
 	}
 	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
 		return nil, err
@@ -983,6 +1125,9 @@ func (h *stageRPC) insert(_ context.Context, raw json.RawMessage) (any, error) {
 		params.delayParams.fill(&s)
 	case conf.ServiceQoS:
 		params.qosParams.fill(&s)
+	}
+	if err := params.cryptoInsertParams.fill(&s); err != nil {
+		return nil, err
 	}
 	base, err := p.insert(s)
 	if err != nil {
@@ -1012,12 +1157,18 @@ func (h *stageRPC) uninsert(_ context.Context, raw json.RawMessage) (any, error)
 	if r, isReplica := in.Stage().(*replica.Stage); isReplica && len(r.Bases()) > 1 {
 		return nil, jsonrpc.Errorf(-16, "%s is a mirror of %d members now: remove it only with its first member alone", params.Name, len(r.Bases()))
 	}
+	if _, isCrypto := in.Stage().(*crypto.Stage); isCrypto {
+		return nil, jsonrpc.Errorf(-1, "%s has a crypto stage under it: the data below is encrypted (or being encrypted); it stays", params.Name)
+	}
 	if err := in.Remove(insertTimeout); err != nil {
 		return nil, stageRPCError(err)
 	}
 	p.list.Remove(params.Name)
 	delete(p.inserted, params.Name)
 	delete(p.configs, params.Name)
+	p.d.bdevPathsMu.Lock()
+	delete(p.d.bdevPaths, in.Base().Name()) // the file is the bdev's own again
+	p.d.bdevPathsMu.Unlock()
 	if c, wasStage := p.configs[in.Base().Name()]; wasStage { // the stage below takes its name back
 		p.list.Rename(in.Base().Name(), params.Name)
 		delete(p.configs, in.Base().Name())
@@ -1160,6 +1311,9 @@ func createCall(c conf.Stage) (spdkCall, bool) {
 		if c.Convert {
 			params["convert"] = true
 			params["convert_rate_mbytes_per_sec"] = uint64(c.ConvertRate) >> 20
+		}
+		if c.Metadata != "" {
+			params["metadata"] = c.Metadata
 		}
 		return spdkCall{Method: "bdev_crypto_create", Params: params}, true
 	}

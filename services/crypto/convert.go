@@ -31,16 +31,17 @@ const (
 	cstepRecordJournaled
 	cstepWriting
 	cstepRecordDone
+	cstepWiping
 	cstepUnlocking
 	cstepWaiting
 	cstepDone
 )
 
 var cstepNames = [...]string{"idle", "locking", "reading", "journaling", "recording", "encrypting",
-	"recording", "unlocking", "throttled", "done"}
+	"recording", "wiping journal", "unlocking", "throttled", "done"}
 
 // converter encrypts a base that holds plaintext, in place, region by region
-// (the package doc's C5-C7). Owner: the control plane for setup, recovery
+// (the package doc's C5-C7, C9). Owner: the control plane for setup, recovery
 // and the end; the base's owner reactor (home) for the steps in between.
 type converter struct {
 	s            *Stage
@@ -49,11 +50,21 @@ type converter struct {
 	regionBlocks uint64
 	dataBlocks   uint64 // the stage's capacity
 	regions      uint64
-	journalAt    uint64 // first block of the journal
-	recordAt     uint64 // first of the two record blocks
+	meta         *bdev.Desc // where the journal and record are: the base, or Config.Metadata's bdev
+	journalAt    uint64     // first block of the journal, on meta
+	recordAt     uint64     // first of the two record blocks, on meta
 	bs           uint64
 	keyCheck     [16]byte
 	per          time.Duration // one region at the rate; 0: unthrottled
+	flushBase    bool          // the base takes flushes: each write step is made durable (C6)
+	flushMeta    bool          // the metadata bdev does
+
+	// Set before the steps start and when they end (before ended is
+	// closed); read by the debug endpoint from any thread.
+	from      uint64    // the watermark this run started at (after any replay)
+	replayed  bool      // the run began by replaying a journaled region
+	startedAt time.Time // wall clock, for the rate
+	endedAt   time.Time
 
 	// watermark: regions [0, w) are encrypted. Written by the home reactor
 	// under the region's lock, read by every reactor per IO (C5).
@@ -66,6 +77,8 @@ type converter struct {
 	lockCh  *bdev.Channel
 	lock    *bdev.RangeLock
 	baseCh  *bdev.Channel
+	metaCh  *bdev.Channel // baseCh when the record is in the base's tail
+	cur     *bdev.Channel // where the step's IO went: a flush follows it there
 	io      *bdev.IO
 	buf     *bdev.Region // one region
 	recBuf  *bdev.Region // one block
@@ -89,15 +102,12 @@ func newConverter(s *Stage) (*converter, error) {
 	if ConvertRegionSize%bs != 0 {
 		v.regionBlocks = 1
 	}
-	reserve := v.regionBlocks + 2
-	if s.base.Blocks() <= reserve {
-		return nil, fmt.Errorf("crypto %q: base %q of %d blocks leaves nothing after the %d-block journal and record: %w",
-			s.cfg.Name, s.base.Name(), s.base.Blocks(), reserve, stage.ErrConfig)
+	if err := v.layout(); err != nil {
+		return nil, err
 	}
-	v.dataBlocks = s.base.Blocks() - reserve
-	v.journalAt = v.dataBlocks
-	v.recordAt = s.base.Blocks() - 2
 	v.regions = (v.dataBlocks + v.regionBlocks - 1) / v.regionBlocks
+	v.flushBase = s.base.IOTypes().Has(bdev.IOFlush)
+	v.flushMeta = v.meta.Bdev().IOTypes().Has(bdev.IOFlush)
 	var zero [16]byte
 	s.cfg.Key.cipher.Encrypt(v.keyCheck[:], zero[:], keyCheckTweak)
 	if rate := s.cfg.ConvertRate; rate > 0 {
@@ -115,7 +125,34 @@ func newConverter(s *Stage) (*converter, error) {
 		v.close()
 		return nil, err
 	}
+	v.from, v.startedAt = v.rec.watermark, time.Now()
 	return v, nil
+}
+
+// layout places the journal and record (the package doc): in the base's
+// tail, or at the start of the metadata bdev, the base then whole.
+func (v *converter) layout() error {
+	s := v.s
+	reserve := v.regionBlocks + 2
+	if s.meta != nil {
+		v.meta = s.meta
+		if n := s.meta.Bdev().Blocks(); n < reserve {
+			return fmt.Errorf("crypto %q: metadata bdev %q of %d blocks, want at least %d (two record blocks and a %d-byte journal): %w",
+				s.cfg.Name, s.meta.Bdev().Name(), n, reserve, v.regionBlocks*v.bs, stage.ErrConfig)
+		}
+		v.dataBlocks = s.base.Blocks()
+		v.recordAt, v.journalAt = 0, 2
+		return nil
+	}
+	v.meta = s.bases.Descs[0]
+	if s.base.Blocks() <= reserve {
+		return fmt.Errorf("crypto %q: base %q of %d blocks leaves nothing after the %d-block journal and record: %w",
+			s.cfg.Name, s.base.Name(), s.base.Blocks(), reserve, stage.ErrConfig)
+	}
+	v.dataBlocks = s.base.Blocks() - reserve
+	v.journalAt = v.dataBlocks
+	v.recordAt = s.base.Blocks() - 2
+	return nil
 }
 
 func (v *converter) close() {
@@ -132,9 +169,16 @@ func (v *converter) boundary() uint64 {
 	return w * v.regionBlocks
 }
 
-// syncIO is a control-plane IO on the base (recovery only).
-func (v *converter) syncIO(typ bdev.IOType, off, blocks uint64, buf []byte) error {
-	return stage.SyncIO(v.home, v.s.bases.Descs[0], typ, off, blocks, buf)
+// syncIO is a control-plane IO on the base or the metadata bdev (recovery
+// only); a write is flushed before it counts as done (C6).
+func (v *converter) syncIO(d *bdev.Desc, typ bdev.IOType, off, blocks uint64, buf []byte) error {
+	if err := stage.SyncIO(v.home, d, typ, off, blocks, buf); err != nil || typ != bdev.IOWrite {
+		return err
+	}
+	if !d.Bdev().IOTypes().Has(bdev.IOFlush) {
+		return nil
+	}
+	return stage.SyncIO(v.home, d, bdev.IOFlush, 0, 0, nil)
 }
 
 // recover reads the record and finishes a region left journaled (C6), so
@@ -144,22 +188,27 @@ func (v *converter) recover() error {
 	s := v.s
 	rb := v.recBuf.Bytes()
 	a := make([]byte, len(rb))
-	if err := v.syncIO(bdev.IORead, v.recordAt, 1, rb); err != nil {
+	if err := v.syncIO(v.meta, bdev.IORead, v.recordAt, 1, rb); err != nil {
 		return err
 	}
 	copy(a, rb)
-	if err := v.syncIO(bdev.IORead, v.recordAt+1, 1, rb); err != nil {
+	if err := v.syncIO(v.meta, bdev.IORead, v.recordAt+1, 1, rb); err != nil {
 		return err
 	}
 	r, fresh, err := newestRecord(a, rb)
 	switch {
 	case r == nil && fresh:
 		v.rec = record{state: convConverting, regionBlocks: v.regionBlocks, dataBlocks: v.dataBlocks, keyCheck: v.keyCheck}
-		s.cfgLog("conversion starts", "regions", v.regions)
+		s.cfgLog("conversion starts", "regions", v.regions, "record_on", v.meta.Bdev().Name())
 		return v.writeRecordSync()
 	case r == nil:
 		return fmt.Errorf("crypto %q: conversion record on %q damaged (%v); restore it, the data is partly encrypted",
-			s.cfg.Name, s.base.Name(), err)
+			s.cfg.Name, v.meta.Bdev().Name(), err)
+	case s.cfg.ConvertFresh:
+		return fmt.Errorf("crypto %q: %q already holds a conversion record (%d of %d regions, state %d), and %q is plaintext to convert: "+
+			"give a metadata bdev no conversion used, or zero its first two blocks: %w",
+			s.cfg.Name, v.meta.Bdev().Name(), r.watermark, (r.dataBlocks+r.regionBlocks-1)/max(r.regionBlocks, 1), r.state,
+			s.base.Name(), ErrRecord)
 	case r.keyCheck != v.keyCheck:
 		return fmt.Errorf("crypto %q: base %q was converted with another key than %q: %w", s.cfg.Name, s.base.Name(), s.cfg.Key.Name(), ErrKey)
 	case r.regionBlocks != v.regionBlocks || r.dataBlocks != v.dataBlocks:
@@ -169,12 +218,22 @@ func (v *converter) recover() error {
 		return fmt.Errorf("crypto %q: record watermark %d past %d regions: %w", s.cfg.Name, r.watermark, v.regions, ErrRecord)
 	}
 	v.rec = *r
-	if r.state == convJournaled {
+	switch r.state {
+	case convJournaled:
 		if err := v.replayJournal(); err != nil {
+			return err
+		}
+	case convDone:
+		if err := v.wipeJournalSync(); err != nil { // a crash between the last record and the wipe
 			return err
 		}
 	}
 	v.watermark.Store(v.rec.watermark)
+	if v.rec.state == convDone {
+		s.cfgLog("conversion was done", "regions", v.regions, "record_on", v.meta.Bdev().Name())
+	} else {
+		s.cfgLog("conversion resumes", "watermark", v.rec.watermark, "regions", v.regions, "record_on", v.meta.Bdev().Name())
+	}
 	return nil
 }
 
@@ -187,7 +246,7 @@ func (v *converter) replayJournal() error {
 	off := k * v.regionBlocks
 	n := min(v.regionBlocks, v.dataBlocks-off)
 	buf := v.buf.Bytes()[:n*v.bs]
-	if err := v.syncIO(bdev.IORead, v.journalAt, n, buf); err != nil {
+	if err := v.syncIO(v.meta, bdev.IORead, v.journalAt, n, buf); err != nil {
 		return err
 	}
 	if h := xxhash.Sum64(buf); h != v.rec.journalHash {
@@ -195,12 +254,28 @@ func (v *converter) replayJournal() error {
 			s.cfg.Name, k, h, v.rec.journalHash, ErrRecord)
 	}
 	v.encryptRegion(buf, off)
-	if err := v.syncIO(bdev.IOWrite, off, n, buf); err != nil {
+	if err := v.syncIO(v.s.bases.Descs[0], bdev.IOWrite, off, n, buf); err != nil {
 		return err
 	}
+	v.replayed = true
 	v.advanceRecord()
 	s.cfgLog("conversion journal replayed", "region", k)
 	return v.writeRecordSync()
+}
+
+// wipeJournalSync zeroes the journal unless it is zeros already: once the
+// conversion is done no plaintext may stay behind (C9).
+func (v *converter) wipeJournalSync() error {
+	buf := v.buf.Bytes()
+	if err := v.syncIO(v.meta, bdev.IORead, v.journalAt, v.regionBlocks, buf); err != nil {
+		return err
+	}
+	if allZero(buf) {
+		return nil
+	}
+	clear(buf)
+	v.s.cfgLog("conversion journal wiped", "on", v.meta.Bdev().Name())
+	return v.syncIO(v.meta, bdev.IOWrite, v.journalAt, v.regionBlocks, buf)
 }
 
 func (v *converter) encryptRegion(buf []byte, off uint64) {
@@ -230,13 +305,14 @@ func (v *converter) encodeRecord() uint64 {
 
 func (v *converter) writeRecordSync() error {
 	at := v.encodeRecord()
-	return v.syncIO(bdev.IOWrite, at, 1, v.recBuf.Bytes())
+	return v.syncIO(v.meta, bdev.IOWrite, at, 1, v.recBuf.Bytes())
 }
 
 // start begins the steps on the home reactor unless the base is done.
 // Control plane (Stage.Start, after registration).
 func (v *converter) start() error {
 	if v.rec.state == convDone {
+		v.endedAt = v.startedAt
 		v.step.Store(cstepDone)
 		v.endOnce.Do(func() { close(v.ended) })
 		return nil
@@ -258,6 +334,9 @@ func (v *converter) begin() {
 	var err error
 	if v.lockCh, err = v.self.Channel(v.home); err == nil {
 		v.baseCh, err = v.s.bases.Descs[0].Channel(v.home)
+	}
+	if err == nil {
+		v.metaCh, err = v.meta.Channel(v.home)
 	}
 	if err != nil {
 		v.finish(err)
@@ -324,44 +403,73 @@ func (v *converter) RangeLocked(l *bdev.RangeLock, err error) {
 		return
 	}
 	v.lock = l
-	v.submit(bdev.IORead, v.rec.watermark*v.regionBlocks, v.regionN, v.buf.Bytes(), cstepReading)
+	v.submit(v.baseCh, bdev.IORead, v.rec.watermark*v.regionBlocks, v.regionN, v.buf.Bytes(), cstepReading)
 }
 
-func (v *converter) submit(typ bdev.IOType, off, blocks uint64, buf []byte, step uint32) {
+func (v *converter) submit(ch *bdev.Channel, typ bdev.IOType, off, blocks uint64, buf []byte, step uint32) {
 	io := v.io
 	io.Type, io.OffsetBlocks, io.Blocks, io.Completer = typ, off, blocks, v
 	io.SetBuf(buf[:blocks*v.bs])
 	v.step.Store(step)
-	v.baseCh.Submit(io)
+	v.cur = ch
+	ch.Submit(io)
+}
+
+// flushAfter reports whether a write that completed on ch is flushed
+// before the next step: each step must be durable before the next one
+// counts on it (C6), across a power loss too, not only a crash.
+func (v *converter) flushAfter(io *bdev.IO) bool {
+	if io.Type != bdev.IOWrite {
+		return false
+	}
+	if v.cur == v.baseCh {
+		return v.flushBase
+	}
+	return v.flushMeta
 }
 
 // Complete moves the region through its steps: read, journal, record
-// (journaled), encrypt and write, record (next region), unlock (C6).
+// (journaled), encrypt and write, record (next region), unlock (C6); each
+// write is followed by a flush of its bdev when the bdev takes flushes.
 func (v *converter) Complete(io *bdev.IO) {
 	if io.Status != bdev.StatusSuccess {
-		v.unlock(fmt.Errorf("crypto %q: conversion of region %d: %s failed: %s",
-			v.s.cfg.Name, v.rec.watermark, cstepNames[v.step.Load()], io.StatusString()))
+		v.unlock(fmt.Errorf("crypto %q: conversion of region %d: %s (%v) failed: %s",
+			v.s.cfg.Name, v.rec.watermark, cstepNames[v.step.Load()], io.Type, io.StatusString()))
+		return
+	}
+	if v.flushAfter(io) {
+		io.Type, io.OffsetBlocks, io.Blocks = bdev.IOFlush, 0, 0 // the whole bdev
+		io.ResetIovecs()
+		v.cur.Submit(io)
 		return
 	}
 	region := v.buf.Bytes()[:v.regionN*v.bs]
 	off := v.rec.watermark * v.regionBlocks
 	switch v.step.Load() {
 	case cstepReading:
-		v.submit(bdev.IOWrite, v.journalAt, v.regionN, region, cstepJournal)
+		v.submit(v.metaCh, bdev.IOWrite, v.journalAt, v.regionN, region, cstepJournal)
 	case cstepJournal:
 		v.rec.state = convJournaled
 		v.rec.journalHash = xxhash.Sum64(region)
 		at := v.encodeRecord()
-		v.submit(bdev.IOWrite, at, 1, v.recBuf.Bytes(), cstepRecordJournaled)
+		v.submit(v.metaCh, bdev.IOWrite, at, 1, v.recBuf.Bytes(), cstepRecordJournaled)
 	case cstepRecordJournaled:
 		v.encryptRegion(region, off)
-		v.submit(bdev.IOWrite, off, v.regionN, region, cstepWriting)
+		v.submit(v.baseCh, bdev.IOWrite, off, v.regionN, region, cstepWriting)
 	case cstepWriting:
 		v.advanceRecord()
 		at := v.encodeRecord()
-		v.submit(bdev.IOWrite, at, 1, v.recBuf.Bytes(), cstepRecordDone)
+		v.submit(v.metaCh, bdev.IOWrite, at, 1, v.recBuf.Bytes(), cstepRecordDone)
 	case cstepRecordDone:
 		v.watermark.Store(v.rec.watermark) // C5: under the lock, before any held IO runs
+		if v.rec.state != convDone {
+			v.unlock(nil)
+			return
+		}
+		buf := v.buf.Bytes()
+		clear(buf)
+		v.submit(v.metaCh, bdev.IOWrite, v.journalAt, v.regionBlocks, buf, cstepWiping) // C9
+	case cstepWiping:
 		v.unlock(nil)
 	}
 }
@@ -407,6 +515,7 @@ func (v *converter) wait() {
 		v.s.cfgLog("conversion stopped", "watermark", v.watermark.Load(), "regions", v.regions, "err", err.Error())
 	}
 	v.err = err
+	v.endedAt = time.Now()
 	v.endOnce.Do(func() { close(v.ended) })
 }
 
@@ -451,20 +560,36 @@ type ConvertStatus struct {
 	RegionSize  uint64  `json:"region_size"`
 	Percent     float64 `json:"percent"`
 	RateLimit   uint64  `json:"rate_limit_bytes_per_sec"`
-	State       string  `json:"state"`
-	Error       string  `json:"error,omitempty"`
+	// Rate is what this run converted per second of wall time since the
+	// stage was made (until the end, when it ended).
+	Rate uint64 `json:"rate_bytes_per_sec"`
+	// ResumedFrom is the watermark this run started at: 0 for a fresh
+	// conversion, else where a restart found it (after any replay).
+	ResumedFrom uint64 `json:"resumed_from_region"`
+	// Replayed: the run began by finishing a region from its journal.
+	Replayed bool `json:"replayed_journal,omitempty"`
+	// RecordOn is the bdev with the journal and record.
+	RecordOn string `json:"record_on"`
+	State    string `json:"state"`
+	Error    string `json:"error,omitempty"`
 }
 
 func (v *converter) status() *ConvertStatus {
 	st := &ConvertStatus{RegionsDone: v.watermark.Load(), Regions: v.regions, RegionSize: v.regionBlocks * v.bs,
-		RateLimit: v.s.cfg.ConvertRate, State: cstepNames[v.step.Load()]}
+		RateLimit: v.s.cfg.ConvertRate, ResumedFrom: v.from, Replayed: v.replayed, RecordOn: v.meta.Bdev().Name(),
+		State: cstepNames[v.step.Load()]}
 	st.Percent = 100 * float64(st.RegionsDone) / float64(st.Regions)
+	end := time.Now()
 	select {
 	case <-v.ended:
+		end = v.endedAt
 		if v.err != nil {
 			st.Error = v.err.Error()
 		}
 	default:
+	}
+	if secs := end.Sub(v.startedAt).Seconds(); secs > 0 && st.RegionsDone > v.from {
+		st.Rate = uint64(float64((st.RegionsDone-v.from)*st.RegionSize) / secs)
 	}
 	return st
 }

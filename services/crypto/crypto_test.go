@@ -190,6 +190,39 @@ func TestMetamorphic(t *testing.T) {
 	}
 }
 
+// TestMetamorphicShaped: a shaped stage (a metadata bdev: C8) reads back
+// as malloc does while its conversion runs under the stream:
+// unmap and write-zeroes read as zeros, IO larger than a pooled buffer and
+// across the watermark included; compare, which malloc does natively, is
+// emulated above the stage.
+func TestMetamorphicShaped(t *testing.T) {
+	sd := seed()
+	sizes := []uint32{512, 4096}
+	if testing.Short() {
+		sizes = sizes[1:] // the straddling path is TestMetamorphic's too
+	}
+	for _, bs := range sizes {
+		t.Run(fmt.Sprint(bs), func(t *testing.T) {
+			s := stagetest.NewStack(t, 2, malloc.Driver{}, reactors.Options{})
+			blocks := uint64(16 * ConvertRegionSize / bs)
+			s.Disks(t, bs, blocks, "M0")
+			s.Disks(t, bs, ConvertRegionSize/uint64(bs)+2, "MD")
+			raw := make([]byte, 64)
+			for i := range raw {
+				raw[i] = byte(i*5 + 3)
+			}
+			st, err := New(s.Reg, Config{Name: "C0", Base: "M0", Key: keyOf(t, "k", raw), Convert: true, Metadata: "MD",
+				ConvertRate: 32 << 20}) // about as long as the stream's IO on the stage
+			s.Add(t, st, err)
+			s.Metamorphic(t, sd, 400, "C0", bdevtest.BufSize/uint64(bs),
+				fmt.Sprintf("go test ./services/crypto -run 'TestMetamorphicShaped/%d' -seed %d", bs, sd))
+			if err := st.WaitConversion(30 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // TestKeysNeverShow: a key prints as its name in every verb, lists without
 // bytes, refuses equal halves and loose files, and is not destroyed while a
 // stage uses it (C4).

@@ -9,12 +9,36 @@
 // A crypto stage can also encrypt a base that already holds plaintext,
 // online (Config.Convert): region by region under a range lock, with a
 // watermark (regions below it are encrypted) and a journal of the region in
-// flight kept in the base's reserved tail, throttled, resumed after a
-// restart, its progress on the debug endpoint. Layout of the base then:
+// flight, throttled, resumed after a restart, its progress on the debug
+// endpoint (percent, rate, where this run resumed). The journal and record
+// go in one of two places. Without a metadata bdev, in the base's tail,
+// and the stage is that much smaller than its base:
 //
 //	[0, data)                 the stage's blocks
 //	[data, data+region)       journal: the plaintext of the region in flight
 //	[blocks-2, blocks)        two copies of the conversion record (record.go)
+//
+// With one (Config.Metadata, YAML's and the RPCs' metadata), on it, and the
+// base is all data:
+//
+//	base     [0, blocks)           the stage's blocks, all of them
+//	metadata [0, 2)                two copies of the conversion record
+//	metadata [2, 2+region)         journal
+//
+// # Online encryption of a live bdev
+//
+// A bdev already exported (a namespace, a LUN) cannot change size or Info
+// (bdev B10), so a crypto stage goes under it (cmd/sluice's
+// sluice_stage_insert) only with a metadata bdev: nothing shrinks, and the
+// stage describes itself as the back end it goes over (C8). The caller
+// names a metadata bdev no conversion has used (ConvertFresh refuses one
+// holding a record: resuming another volume's record would call plaintext
+// ciphertext). Afterwards the stage is an ordinary topology stage, base
+// <name>.base, metadata and convert kept; a restart from that description
+// (save_config writes it) finds the record and resumes at the watermark.
+// The metadata bdev stays part of the stage for good: a topology that drops
+// it mid-conversion would read plaintext as ciphertext, and one that drops
+// it after would lose C8's zero blocks.
 //
 // # Owners
 //
@@ -44,9 +68,26 @@
 //	    the record says so before it is overwritten, and after a crash the
 //	    region is encrypted again from the journal, never from what is in
 //	    place; the watermark moves on only after the region and the record
-//	    saying so are written.
+//	    saying so are written. Each of those writes is flushed (when its
+//	    bdev takes flushes) before the next step counts on it, so the order
+//	    holds on the media across a power loss, and across two bdevs.
 //	C7. Foreground IO to the region being converted waits for its lock (one
 //	    region, ConvertRegionSize); everything else runs as usual.
+//	C8. A shaped stage (a metadata bdev) has its base's size and Info, less
+//	    the IO types it cannot pass (a native compare would see ciphertext):
+//	    no transfer limit of its own (a write larger than a pooled buffer
+//	    goes down in pieces, one child sent again per piece) and no
+//	    boundary (an IO across the watermark is cut per block, C5). Unmap
+//	    and write-zeroes pass down as they are, and a block of zeros on the
+//	    base reads as zeros rather than being decrypted, so the base's
+//	    UnmapZeroes still holds. The price: which blocks are unmapped or
+//	    zeroed shows on the base (as with dm-crypt's allow_discards; data
+//	    written as zeros is encrypted like any other), and a block whose
+//	    ciphertext happens to be all zeros would read as zeros, a chance of
+//	    2^-4096 per 512-byte block.
+//	C9. Once the conversion is done no plaintext stays on the base or the
+//	    metadata bdev: the last region's step zeroes the journal, and a
+//	    restart that finds the record done zeroes it if a crash came first.
 //
 // Imports: services/bdev, services/stage, reactors, golang.org/x/crypto.
 package crypto
