@@ -449,6 +449,9 @@ func (d *daemon) bdevDelete(_ context.Context, p json.RawMessage) (any, error) {
 		if errors.Is(err, bdev.ErrNotFound) {
 			return nil, jsonrpc.Errorf(-19, "No such device: %s", params.Name)
 		}
+		if errors.Is(err, bdev.ErrInUse) || errors.Is(err, bdev.ErrRemoving) {
+			return nil, jsonrpc.Errorf(-16, "Device or resource busy: %v", err) // SPDK's -EBUSY
+		}
 		return nil, err
 	}
 	d.bdevPathsMu.Lock()

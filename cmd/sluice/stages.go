@@ -302,6 +302,8 @@ func stageMethods(d *daemon) []jsonrpc.Method {
 		{Name: "sluice_get_stages", Params: "name (optional)", Handler: h.getStages},
 		{Name: "sluice_stage_create", Params: "name, service, base or bases, uuid, and the service's fields as stages: writes them (durations like 100us, sizes like 64KiB)",
 			Handler: h.stageCreate},
+		{Name: "sluice_stage_delete", Params: "name (a stage of any service; refused while something uses it)",
+			Handler: h.deleter(conf.Services...)},
 	}
 }
 
@@ -701,9 +703,17 @@ func (h *stageRPC) raidAddBase(_ context.Context, raw json.RawMessage) (any, err
 	st := r.Status().(replica.Status)
 	var faulty string
 	for _, m := range st.Members {
-		if m.State == "faulty" {
+		if m.Name == params.Base && m.State == "faulty" {
+			// The member removed earlier comes back (bdev_raid_remove_base_bdev,
+			// then add): it keeps its slot and a resync copies only the
+			// regions it missed.
+			if err := r.ReAdd(params.Base); err != nil {
+				return nil, stageRPCError(err)
+			}
+			return true, nil
+		}
+		if m.State == "faulty" && faulty == "" {
 			faulty = m.Name
-			break
 		}
 	}
 	if faulty != "" {
