@@ -2,7 +2,6 @@ package nvmf
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/sluice-storage/sluice/reactors"
 )
@@ -30,7 +29,7 @@ type PollGroup struct {
 }
 
 func newPollGroup(t *Target, r *reactors.Reactor) *PollGroup {
-	return &PollGroup{target: t, owner: r, name: "nvmf_tgt_poll_group_" + strconv.Itoa(r.Index())}
+	return &PollGroup{target: t, owner: r, name: fmt.Sprintf("nvmf_tgt_poll_group_%03d", r.Index())} // SPDK's thread names
 }
 
 // Reactor is the group's reactor.
