@@ -11,19 +11,7 @@ import (
 )
 
 func TestDelete(t *testing.T) {
-	set, err := reactors.Start([]int{0, 0}, reactors.Options{NoPin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Stop(10 * time.Second)
-	reg, err := bdev.NewRegistry(set, bdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.RegisterDriver(malloc.Name, malloc.Driver{}); err != nil {
-		t.Fatal(err)
-	}
+	reg := mallocRegistry(t)
 	if _, err := reg.Create(bdev.Spec{Name: "M0", Driver: malloc.Name, BlockSize: 512, Blocks: 2048}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,19 +44,7 @@ func TestDelete(t *testing.T) {
 // no Open succeeds while the openers drain; an opener that never closes
 // makes Delete fail after the wait, and a later Delete finishes the job.
 func TestDeleteHotRemove(t *testing.T) {
-	set, err := reactors.Start([]int{0, 0}, reactors.Options{NoPin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Stop(10 * time.Second)
-	reg, err := bdev.NewRegistry(set, bdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.RegisterDriver(malloc.Name, malloc.Driver{}); err != nil {
-		t.Fatal(err)
-	}
+	reg := mallocRegistry(t)
 	create := func(name string) {
 		t.Helper()
 		if _, err := reg.Create(bdev.Spec{Name: name, Driver: malloc.Name, BlockSize: 512, Blocks: 2048}); err != nil {
@@ -143,4 +119,24 @@ func TestDeleteHotRemove(t *testing.T) {
 	if len(told) != 0 {
 		t.Fatal("the second Delete told the opener again")
 	}
+}
+
+// mallocRegistry is a registry on two reactors with the malloc driver,
+// closed (and its reactors stopped) when the test ends.
+func mallocRegistry(t *testing.T) *bdev.Registry {
+	t.Helper()
+	set, err := reactors.Start([]int{0, 0}, reactors.Options{NoPin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { set.Stop(10 * time.Second) })
+	reg, err := bdev.NewRegistry(set, bdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if err := reg.RegisterDriver(malloc.Name, malloc.Driver{}); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
