@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sluice-storage/sluice/internal/guest"
+	"github.com/sluice-storage/sluice/protocols/nvmf"
+	"github.com/sluice-storage/sluice/services/bdev"
 )
 
 // Interop with the Linux kernel's NVMe/TCP host and nvme-cli in a QEMU guest
@@ -164,6 +166,43 @@ func TestInteropDigestsReconnect(t *testing.T) {
 		t.Fatalf("guest: %v, exit %d", err, res.ExitCode)
 	}
 	wantLines(t, res.Output, "CONNECTED", "RESTARTED target-restarted", "INTEROP-DONE")
+}
+
+// TestInteropNamespaceHotplug: the kernel host sees a namespace added at runtime appear as a
+// block device and, when its bdev is deleted (SPDK's hot remove), disappear, both through the
+// Namespace Attribute Changed event alone; the other namespace keeps working.
+func TestInteropNamespaceHotplug(t *testing.T) {
+	env := guest.Require(t)
+	tt := newTestTarget(t, targetConfig{})
+	if _, err := tt.reg.Create(bdev.Spec{Name: "Malloc1", Driver: "malloc", BlockSize: 512, Blocks: 16384}); err != nil {
+		t.Fatal(err)
+	}
+	m := newMarkers(t, "ADD-NOW", "NS2-DATA-OK", "REMOVE-NOW", "NS2-GONE")
+	g, err := env.Start(t.Context(), guestOptions(t, m, "hotplug", guestHostAddr, tt.listen.TrSvcID, testNQN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	m.wait(t, g, "ADD-NOW")
+	if _, err := tt.target.AddNamespace(testNQN, nvmf.NamespaceConfig{Bdev: "Malloc1", NSID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Send("added\n"); err != nil {
+		t.Fatal(err)
+	}
+	m.wait(t, g, "REMOVE-NOW")
+	if err := tt.reg.Delete("Malloc1"); err != nil {
+		t.Fatalf("delete the bdev namespace 2 serves: %v", err)
+	}
+	if err := g.Send("deleted\n"); err != nil {
+		t.Fatal(err)
+	}
+	m.wait(t, g, "NS2-GONE")
+	res, err := g.Wait()
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("guest: %v, exit %d", err, res.ExitCode)
+	}
+	wantLines(t, res.Output, "NS2-APPEARED", "NS2-DATA-OK", "NS2-GONE", "NS1-OK", "INTEROP-DONE")
 }
 
 // TestInteropTargetKilled: the target process dies in the middle of a 48 MiB direct write;

@@ -10,6 +10,9 @@
 #            restarts the target), then write and read again through the reconnected host
 #   kill     connect, print WRITING, write 48 MiB: the test kills the target meanwhile, and
 #            the write must fail
+#   hotplug  connect, print ADD-NOW and wait for a line (the test adds namespace 2), wait for
+#            its block device and write and read it, print REMOVE-NOW and wait for a line (the
+#            test deletes namespace 2's bdev), wait for the block device to go, read NSID 1
 #
 # Programs that busybox also provides are called by path (/bin/dd is coreutils' dd, copied
 # from the host, for oflag=direct).
@@ -119,6 +122,31 @@ kill)
 	$DD if=/dev/zero of=$dev bs=1M count=48 oflag=direct conv=notrunc status=none
 	echo "DD-EXIT $?"
 	$nvme disconnect -n "$nqn"
+	;;
+hotplug)
+	connect "$@"
+	echo "ADD-NOW"
+	read line
+	# The kernel rescans on the Namespace Attribute Changed event: no nvme ns-rescan here.
+	ns2=${dev%n1}n2
+	i=0
+	while [ ! -b "$ns2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -b "$ns2" ] || fail "no $ns2 after the namespace was added"
+	echo "NS2-APPEARED $ns2"
+	pattern 4
+	$DD if=/tmp/pat of=$ns2 bs=64k oflag=direct conv=notrunc status=none || fail "write $ns2"
+	[ "$(sum < /tmp/pat)" = "$($DD if=$ns2 bs=64k count=64 iflag=direct status=none | sum)" ] ||
+		fail "read back of $ns2 differs"
+	echo "NS2-DATA-OK"
+	echo "REMOVE-NOW"
+	read line
+	i=0
+	while [ -b "$ns2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -b "$ns2" ] && fail "$ns2 still there after its bdev was deleted"
+	echo "NS2-GONE"
+	$DD if=$dev of=/dev/null bs=64k count=16 iflag=direct status=none || fail "read $dev after the removal"
+	echo "NS1-OK"
+	$nvme disconnect -n "$nqn" || fail "disconnect"
 	;;
 *)
 	fail "unknown mode $mode"
