@@ -48,9 +48,8 @@ type Config struct {
 
 // Stage is one delay stage: a stage.Backend.
 type Stage struct {
+	stage.Filter
 	cfg   Config
-	bases *stage.Bases
-	base  *bdev.Bdev
 	lat   [bdev.IOTypeCount][2]atomic.Int64 // [type][0 avg, 1 p99], nanoseconds
 	held  atomic.Int64                      // completions held now, all reactors
 	total atomic.Uint64                     // completions ever held
@@ -59,19 +58,16 @@ type Stage struct {
 
 // New opens and claims cfg.Base; stage.Add registers the result.
 func New(reg *bdev.Registry, cfg Config) (*Stage, error) {
-	if cfg.Base == "" {
-		return nil, fmt.Errorf("delay %q: base empty, want the name of a bdev: %w", cfg.Name, stage.ErrConfig)
-	}
 	for t, l := range cfg.Latencies {
 		if err := checkLatency(cfg.Name, bdev.IOType(t), l); err != nil {
 			return nil, err
 		}
 	}
-	bases, err := stage.OpenBases(reg, cfg.Name, []string{cfg.Base})
+	f, err := stage.OpenFilter(reg, Service, cfg.Name, cfg.UUID, cfg.Base)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stage{cfg: cfg, bases: bases, base: bases.Descs[0].Bdev(), chans: make([]*channel, reg.Set().Len())}
+	s := &Stage{Filter: f, cfg: cfg, chans: make([]*channel, reg.Set().Len())}
 	for t, l := range cfg.Latencies {
 		s.SetLatency(bdev.IOType(t), l)
 	}
@@ -108,18 +104,7 @@ func (s *Stage) Latency(t bdev.IOType) Latency {
 	return Latency{time.Duration(s.lat[t][0].Load()), time.Duration(s.lat[t][1].Load())}
 }
 
-// Spec is the base's geometry under the stage's name.
-func (s *Stage) Spec() bdev.Spec {
-	sp := stage.Spec(s.cfg.Name, s.cfg.UUID, s.base.BlockSize(), s.base.Blocks())
-	sp.MetadataSize = s.base.MetadataSize()
-	return sp
-}
-
-func (s *Stage) Name() string    { return s.cfg.Name }
 func (s *Stage) Service() string { return Service }
-func (s *Stage) Bases() []string { return s.bases.Names() }
-func (s *Stage) Info() bdev.Info { return stage.Transparent(s.base) }
-func (s *Stage) Close() error    { s.bases.Close(); return nil }
 
 // Status is the stage's latencies and held completions.
 type Status struct {
@@ -140,7 +125,7 @@ func (s *Stage) Status() any {
 
 // NewChannel opens the base's channel on this reactor.
 func (s *Stage) NewChannel(l *bdev.Local) (bdev.ChannelBackend, error) {
-	base, err := s.bases.Descs[0].Channel(l.Reactor())
+	base, err := s.BaseChannel(l.Reactor())
 	if err != nil {
 		return nil, err
 	}

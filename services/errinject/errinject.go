@@ -80,9 +80,8 @@ type Config struct {
 
 // Stage is one error-injection stage: a stage.Backend.
 type Stage struct {
+	stage.Filter
 	cfg   Config
-	bases *stage.Bases
-	base  *bdev.Bdev
 	rules atomic.Pointer[ruleSet]
 
 	// lock: Inject and Clear, which copy and republish the rule set; control
@@ -92,17 +91,14 @@ type Stage struct {
 
 // New opens and claims cfg.Base; stage.Add registers the result.
 func New(reg *bdev.Registry, cfg Config) (*Stage, error) {
-	if cfg.Base == "" {
-		return nil, fmt.Errorf("error bdev %q: base empty, want the name of a bdev: %w", cfg.Name, stage.ErrConfig)
-	}
 	if cfg.Name == "" {
 		cfg.Name = "EE_" + cfg.Base
 	}
-	bases, err := stage.OpenBases(reg, cfg.Name, []string{cfg.Base})
+	f, err := stage.OpenFilter(reg, Service, cfg.Name, cfg.UUID, cfg.Base)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stage{cfg: cfg, bases: bases, base: bases.Descs[0].Bdev()}
+	s := &Stage{Filter: f, cfg: cfg}
 	s.rules.Store(&ruleSet{})
 	return s, nil
 }
@@ -150,18 +146,7 @@ func (s *Stage) Clear(types bdev.IOTypeSet) {
 	s.rules.Store(next)
 }
 
-// Spec is the base's geometry under the stage's name.
-func (s *Stage) Spec() bdev.Spec {
-	sp := stage.Spec(s.cfg.Name, s.cfg.UUID, s.base.BlockSize(), s.base.Blocks())
-	sp.MetadataSize = s.base.MetadataSize()
-	return sp
-}
-
-func (s *Stage) Name() string    { return s.cfg.Name }
 func (s *Stage) Service() string { return Service }
-func (s *Stage) Bases() []string { return s.bases.Names() }
-func (s *Stage) Info() bdev.Info { return stage.Transparent(s.base) }
-func (s *Stage) Close() error    { s.bases.Close(); return nil }
 
 // RuleStatus is one active rule on the debug endpoint.
 type RuleStatus struct {
@@ -208,7 +193,7 @@ func (s *Stage) Injected() uint64 {
 
 // NewChannel opens the base's channel on this reactor.
 func (s *Stage) NewChannel(l *bdev.Local) (bdev.ChannelBackend, error) {
-	base, err := s.bases.Descs[0].Channel(l.Reactor())
+	base, err := s.BaseChannel(l.Reactor())
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package passthru
 
 import (
-	"fmt"
-
 	"github.com/google/uuid"
 	"github.com/sluice-storage/sluice/services/bdev"
 	"github.com/sluice-storage/sluice/services/stage"
@@ -20,40 +18,25 @@ type Config struct {
 
 // Stage is one passthru stage: a stage.Backend.
 type Stage struct {
-	cfg   Config
-	bases *stage.Bases
-	base  *bdev.Bdev
+	stage.Filter
+	cfg Config
 }
 
 // New opens and claims cfg.Base; stage.Add registers the result.
 func New(reg *bdev.Registry, cfg Config) (*Stage, error) {
-	if cfg.Base == "" {
-		return nil, fmt.Errorf("passthru %q: base empty, want the name of a bdev: %w", cfg.Name, stage.ErrConfig)
-	}
-	bases, err := stage.OpenBases(reg, cfg.Name, []string{cfg.Base})
+	f, err := stage.OpenFilter(reg, Service, cfg.Name, cfg.UUID, cfg.Base)
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{cfg: cfg, bases: bases, base: bases.Descs[0].Bdev()}, nil
+	return &Stage{Filter: f, cfg: cfg}, nil
 }
 
-// Spec is the base's geometry under the stage's name.
-func (s *Stage) Spec() bdev.Spec {
-	sp := stage.Spec(s.cfg.Name, s.cfg.UUID, s.base.BlockSize(), s.base.Blocks())
-	sp.MetadataSize = s.base.MetadataSize()
-	return sp
-}
-
-func (s *Stage) Name() string    { return s.cfg.Name }
 func (s *Stage) Service() string { return Service }
-func (s *Stage) Bases() []string { return s.bases.Names() }
-func (s *Stage) Info() bdev.Info { return stage.Transparent(s.base) }
 func (s *Stage) Status() any     { return struct{}{} }
-func (s *Stage) Close() error    { s.bases.Close(); return nil }
 
 // NewChannel opens the base's channel on this reactor.
 func (s *Stage) NewChannel(l *bdev.Local) (bdev.ChannelBackend, error) {
-	base, err := s.bases.Descs[0].Channel(l.Reactor())
+	base, err := s.BaseChannel(l.Reactor())
 	if err != nil {
 		return nil, err
 	}

@@ -86,9 +86,8 @@ const (
 
 // Stage is one qos stage: a stage.Backend.
 type Stage struct {
+	stage.Filter
 	cfg     Config
-	bases   *stage.Bases
-	base    *bdev.Bdev
 	buckets [bucketCount]bucket
 	limited atomic.Bool // any quantum set
 	limits  atomic.Pointer[Limits]
@@ -102,14 +101,11 @@ type Stage struct {
 
 // New opens and claims cfg.Base; stage.Add registers the result.
 func New(reg *bdev.Registry, cfg Config) (*Stage, error) {
-	if cfg.Base == "" {
-		return nil, fmt.Errorf("qos %q: base empty, want the name of a bdev: %w", cfg.Name, stage.ErrConfig)
-	}
-	bases, err := stage.OpenBases(reg, cfg.Name, []string{cfg.Base})
+	f, err := stage.OpenFilter(reg, Service, cfg.Name, cfg.UUID, cfg.Base)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stage{cfg: cfg, bases: bases, base: bases.Descs[0].Bdev(), clock: reg.Set().Get(0).Clock(),
+	s := &Stage{Filter: f, cfg: cfg, clock: reg.Set().Get(0).Clock(),
 		chans: make([]*channel, reg.Set().Len())}
 	s.SetLimits(cfg.Limits)
 	return s, nil
@@ -140,18 +136,7 @@ func (s *Stage) SetLimits(l Limits) {
 // tokens per timeslice).
 func (s *Stage) Limits() Limits { return *s.limits.Load() }
 
-// Spec is the base's geometry under the stage's name.
-func (s *Stage) Spec() bdev.Spec {
-	sp := stage.Spec(s.cfg.Name, s.cfg.UUID, s.base.BlockSize(), s.base.Blocks())
-	sp.MetadataSize = s.base.MetadataSize()
-	return sp
-}
-
-func (s *Stage) Name() string    { return s.cfg.Name }
 func (s *Stage) Service() string { return Service }
-func (s *Stage) Bases() []string { return s.bases.Names() }
-func (s *Stage) Info() bdev.Info { return stage.Transparent(s.base) }
-func (s *Stage) Close() error    { s.bases.Close(); return nil }
 
 // Status is the limits in SPDK's units and the throttling counters.
 type Status struct {
@@ -172,7 +157,7 @@ func (s *Stage) Status() any {
 
 // NewChannel opens the base's channel on this reactor.
 func (s *Stage) NewChannel(l *bdev.Local) (bdev.ChannelBackend, error) {
-	base, err := s.bases.Descs[0].Channel(l.Reactor())
+	base, err := s.BaseChannel(l.Reactor())
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +258,7 @@ func (c *channel) admit(child *bdev.IO, class int, now time.Duration) bool {
 	}
 	bytes := int64(0)
 	if child.Type.HasData() {
-		bytes = int64(child.Blocks) * int64(s.base.BlockSize())
+		bytes = int64(child.Blocks) * int64(s.Base().BlockSize())
 	}
 	costs := [3]int64{ioUnits, bytes, bytes}
 	for k, i := range draws {
