@@ -74,21 +74,22 @@ func crashSetup(t *testing.T, port int) (topo, sock, dir string) {
 	return topo, sock, dir
 }
 
-// crashHostDriver makes the bdev the workload drives: it attaches the
-// daemon's subsystem as Nvme0 (reconnecting for 20 s after a loss, I/O
-// waiting meanwhile) and puts a passthru named as the topology bdev over
-// Nvme0n1; the topology's size, half the namespace, is what is driven.
-type crashHostDriver struct {
-	reg  **bdev.Registry
-	m    **drvnvmf.Manager
-	trid host.TransportID
+// hostBdevDriver is a driver for perf's topology that attaches the
+// daemon's subsystem as Nvme0 with recovery (zero: one attempt, a lost
+// connection fails IO) and puts a passthru named as the topology bdev over
+// Nvme0n1; the topology's size is what is driven.
+type hostBdevDriver struct {
+	reg      **bdev.Registry
+	m        **drvnvmf.Manager
+	trid     host.TransportID
+	recovery drvnvmf.Recovery
 }
 
-func (d crashHostDriver) Create(spec bdev.Spec) (bdev.Backend, error) {
+func (d hostBdevDriver) Create(spec bdev.Spec) (bdev.Backend, error) {
 	m := drvnvmf.NewManager(*d.reg, nil)
 	*d.m = m
 	names, err := m.Attach(context.Background(), drvnvmf.AttachOptions{Name: "Nvme0", TransportID: d.trid,
-		Recovery: drvnvmf.Recovery{ReconnectDelay: 100 * time.Millisecond, CtrlrLossTimeout: 20 * time.Second}})
+		Recovery: d.recovery})
 	if err != nil {
 		return nil, err
 	}
@@ -98,29 +99,38 @@ func (d crashHostDriver) Create(spec bdev.Spec) (bdev.Backend, error) {
 	return passthru.New(*d.reg, passthru.Config{Name: spec.Name, Base: names[0]})
 }
 
-// crashPerf runs the verify workload on R0 through the host for d; the
-// state file carries the generations; progress lines go to ticks.
-func crashPerf(ctx context.Context, port int, state string, d time.Duration, ticks chan<- string) (*perf.Report, error) {
+// hostPerf runs perf's verify workload on the first blocks of subsystem nqn
+// at port through our host (on core 1 when there is one: the daemons poll
+// core 0) until d passes or ctx is cancelled; the state file carries the
+// generations; progress lines go to ticks.
+func hostPerf(ctx context.Context, port int, nqn string, recovery drvnvmf.Recovery, blockSize uint32, blocks uint64,
+	state string, d time.Duration, ticks chan<- string) (*perf.Report, error) {
 	var reg *bdev.Registry
 	var m *drvnvmf.Manager
-	drv := crashHostDriver{reg: &reg, m: &m, trid: host.TransportID{TrType: "tcp", TrAddr: "127.0.0.1",
-		TrSvcID: strconv.Itoa(port), SubNQN: crashNQN}}
+	drv := hostBdevDriver{reg: &reg, m: &m, recovery: recovery, trid: host.TransportID{TrType: "tcp",
+		TrAddr: "127.0.0.1", TrSvcID: strconv.Itoa(port), SubNQN: nqn}}
 	cores := []int{0}
 	if all, err := reactors.AllowedCores(); err == nil && len(all) > 1 {
-		cores = all[1:2] // the daemon polls core 0
+		cores = all[1:2]
 	}
-	top := &conf.Topology{Bdevs: []conf.Bdev{{Name: "R0", Driver: "crash-host", BlockSize: crashBlockSize,
-		Blocks: crashDriven}}}
+	top := &conf.Topology{Bdevs: []conf.Bdev{{Name: "R0", Driver: "perf-host", BlockSize: conf.Size(blockSize), Blocks: blocks}}}
 	rep, err := perf.RunBdev(ctx, perf.BdevOptions{Topology: top, Bdev: "R0", Workload: perf.WorkloadVerify,
-		QueueDepth: 16, IOSize: crashBlockSize, Duration: d, Cores: cores, VerifyState: state,
+		QueueDepth: 16, IOSize: int(blockSize), Duration: d, Cores: cores, VerifyState: state,
 		Progress: crashTicks(ticks), Register: func(r *bdev.Registry) error {
 			reg = r
-			return r.RegisterDriver("crash-host", drv)
+			return r.RegisterDriver("perf-host", drv)
 		}})
 	if m != nil {
 		m.Close()
 	}
 	return rep, err
+}
+
+// crashPerf runs the workload on R0's first half, riding a daemon restart
+// (reconnecting for 20 s, IO waiting meanwhile).
+func crashPerf(ctx context.Context, port int, state string, d time.Duration, ticks chan<- string) (*perf.Report, error) {
+	return hostPerf(ctx, port, crashNQN, drvnvmf.Recovery{ReconnectDelay: 100 * time.Millisecond,
+		CtrlrLossTimeout: 20 * time.Second}, crashBlockSize, crashDriven, state, d, ticks)
 }
 
 // crashTicks passes perf's progress lines on without blocking it.
