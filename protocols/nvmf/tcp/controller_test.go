@@ -207,6 +207,13 @@ func TestHostAllowList(t *testing.T) {
 	if err := tt.target.AddHost(nqn2, testHostNQN); err != nil {
 		t.Fatal(err)
 	}
+	// An empty host NQN (spdk_nvme_perf sends none unless told) matches no allow list...
+	if cqe := dialHost(t, tt.addr, false, false).connectAs("", 0, 32, nqn2, nvme.CNTLIDDynamic, 0); cqe.Status() != nvme.StatusConnectInvalidHost {
+		t.Errorf("connect with no host NQN to a subsystem with an allow list: %v, want connect invalid host", cqe.Status())
+	}
+	// ...and is let in where any host may connect, as SPDK's and Linux's targets do.
+	anon := dialHost(t, tt.addr, false, false)
+	anon.mustOK(anon.connectAs("", 0, 32, testNQN, nvme.CNTLIDDynamic, 0), "connect with no host NQN, any host allowed")
 	h := dialHost(t, tt.addr, false, false)
 	h.mustOK(h.connect(0, 32, nqn2, nvme.CNTLIDDynamic, 0), "connect of a listed host")
 	if err := tt.target.RemoveHost(nqn2, testHostNQN); err != nil {

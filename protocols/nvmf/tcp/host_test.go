@@ -234,6 +234,12 @@ func (h *testHost) mustOK(cqe nvme.CQE, what string) {
 // connect sends a Connect for qid and returns the completion.
 func (h *testHost) connect(qid, depth uint16, subnqn string, cntlid uint16, kato time.Duration) nvme.CQE {
 	h.t.Helper()
+	return h.connectAs(testHostNQN, qid, depth, subnqn, cntlid, kato)
+}
+
+// connectAs is connect with hostnqn as the host NQN.
+func (h *testHost) connectAs(hostnqn string, qid, depth uint16, subnqn string, cntlid uint16, kato time.Duration) nvme.CQE {
+	h.t.Helper()
 	var sqe nvme.SQE
 	sqe.SetFabrics(nvme.FabricsConnect)
 	c := sqe.Connect()
@@ -249,7 +255,7 @@ func (h *testHost) connect(qid, depth uint16, subnqn string, cntlid uint16, kato
 	if err := d.SetSubNQN(subnqn); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := d.SetHostNQN(testHostNQN); err != nil {
+	if err := d.SetHostNQN(hostnqn); err != nil {
 		h.t.Fatal(err)
 	}
 	cqe, _ := h.exec(&sqe, d[:], 0)
