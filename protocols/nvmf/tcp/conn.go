@@ -60,6 +60,11 @@ const (
 	closeLingerMax = time.Second
 	// ctlBufferSize holds the connection's own PDUs: ICResp (128) or a C2HTermReq (152).
 	ctlBufferSize = pdu.TermReqPDUSizeMax
+	// recvBufferSize is a connection's receive buffer: one read takes the rest of the data
+	// landing in place plus this much, so in-capsule writes arrive many to a system call.
+	// spdk_nvme_perf 4 KiB randwrite QD32 against this target went 316k-354k IOPS with the
+	// framer's 16 KiB default, 349k-450k with 64 or 128 KiB (no difference between those two).
+	recvBufferSize = 64 << 10
 	// inCapsuleSlotAlign: in-capsule buffers start on pages, so a back end that needs aligned
 	// buffers (O_DIRECT) can use them in place.
 	inCapsuleSlotAlign = bdev.PageSize
@@ -122,9 +127,10 @@ func newConn(g *pollGroup, fd int, listen nvmf.ListenAddress, peer string) (*Con
 		return nil, fmt.Errorf("in-capsule buffers: %w", err)
 	}
 	framer, err := pdu.NewFramer(pdu.FramerConfig{
-		Role:   pdu.Controller,
-		Limits: g.t.limits(true, true),
-		Direct: pdu.Types(pdu.TypeCapsuleCmd, pdu.TypeH2CData),
+		Role:       pdu.Controller,
+		Limits:     g.t.limits(true, true),
+		Direct:     pdu.Types(pdu.TypeCapsuleCmd, pdu.TypeH2CData),
+		BufferSize: recvBufferSize,
 	})
 	if err != nil {
 		region.Unmap()
