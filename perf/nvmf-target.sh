@@ -9,9 +9,8 @@
 #
 # usage: perf/nvmf-target.sh [RUNS [SECONDS]]     (defaults 5 and 5)
 #
-# The machine should be otherwise idle: both cores are busy-polled. SPDK's nvmf_tgt on this
-# machine kind (null bdev, one core each): 736k IOPS 4 KiB randread QD32, 909k QD128, p99
-# 81 us at QD32, 5.8 GB/s 128 KiB sequential read.
+# The machine should be otherwise idle: both cores are busy-polled. README.md has these
+# figures beside SPDK's nvmf_tgt and spdk_nvme_perf run on the same machine.
 set -eu
 runs=${1:-5}
 seconds=${2:-5}
