@@ -125,6 +125,22 @@ func QueueCounts(v uint32) (sqCount, cqCount uint32) {
 	return v&0xFFFF + 1, v>>16 + 1
 }
 
+// TemperatureThreshold unpacks the Temperature Threshold feature (NVMe Base 2.0, "Temperature
+// Threshold", FID 04h): TMPTH in bits 15:0 (kelvins), TMPSEL in 19:16 (0 the composite
+// temperature, 1-8 a sensor, Fh every implemented one), THSEL in 21:20 (0 over, 1 under).
+func TemperatureThreshold(v uint32) (tmpth uint16, tmpsel, thsel uint8) {
+	return uint16(v), uint8(v>>16) & 0xF, uint8(v>>20) & 0x3
+}
+
+// Temperature Threshold selectors.
+const (
+	TMPSELComposite uint8 = 0
+	TMPSELSensorMax uint8 = 8   // sensors are 1..8
+	TMPSELAll       uint8 = 0xF // every implemented sensor (Set Features only)
+	THSELOver       uint8 = 0
+	THSELUnder      uint8 = 1
+)
+
 // Abort (NVMe Base 2.0, "Abort command"): SQID in CDW10 15:0, the CID to abort in CDW10 31:16.
 func (s *SQE) AbortSQID() uint16 { return uint16(s.CDW10()) }
 func (s *SQE) AbortCID() uint16  { return uint16(s.CDW10() >> 16) }

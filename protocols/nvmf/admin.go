@@ -335,6 +335,18 @@ func (c *Controller) getFeatures(req *Request) {
 		}
 	case nvme.FeaturePowerManagement, nvme.FeatureErrorRecovery, nvme.FeatureWriteAtomicityNormal:
 		changeable = false // all zero: power state 0, no error recovery time, no atomic normal
+	case nvme.FeatureTemperatureThreshold:
+		// Mandatory (hosts read it at start: spdk_nvme_identify, nvme-cli). The selectors come
+		// in CDW11 and go back with the threshold.
+		_, tmpsel, thsel := nvme.TemperatureThreshold(req.Cmd.CDW11())
+		if tmpsel > nvme.TMPSELSensorMax || thsel > nvme.THSELUnder {
+			q.complete(req, nvme.StatusInvalidField, true)
+			return
+		}
+		v = req.Cmd.CDW11() &^ 0xFFFF
+		if current {
+			v |= uint32(c.tempThreshold[tmpsel][thsel])
+		}
 	default:
 		q.complete(req, nvme.StatusInvalidField, true)
 		return
@@ -370,6 +382,19 @@ func (c *Controller) setFeatures(req *Request) {
 		c.arbitration = v
 	case nvme.FeatureVolatileWriteCache:
 		c.vwc = v&1 != 0
+	case nvme.FeatureTemperatureThreshold:
+		tmpth, tmpsel, thsel := nvme.TemperatureThreshold(v)
+		switch {
+		case thsel > nvme.THSELUnder || (tmpsel > nvme.TMPSELSensorMax && tmpsel != nvme.TMPSELAll):
+			q.complete(req, nvme.StatusInvalidField, true)
+			return
+		case tmpsel == nvme.TMPSELAll:
+			for i := range c.tempThreshold {
+				c.tempThreshold[i][thsel] = tmpth
+			}
+		default:
+			c.tempThreshold[tmpsel][thsel] = tmpth
+		}
 	case nvme.FeatureNumberOfQueues:
 		sq, cq := nvme.QueueCounts(v)
 		if sq == 0x10000 || cq == 0x10000 { // FFFFh is reserved

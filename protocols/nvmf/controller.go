@@ -52,10 +52,13 @@ type Controller struct {
 	queuesAlloc uint16 // Number of Queues granted (I/O SQs = CQs), 1's based
 	vwc         bool   // Volatile Write Cache enable (Set Features 06h)
 	arbitration uint32 // Arbitration (Set Features 01h): kept, not used (one queue per connection)
-	errLog      [errorLogEntries]nvme.ErrorInfo
-	errCount    uint64 // errors recorded; entry errCount-1 is the newest
-	aborts      int    // Abort commands waiting for another reactor's answer
-	scratch     [nvme.IdentifySize]byte
+	// Temperature Threshold (Set Features 04h), [TMPSEL][THSEL]: kept and reported; the
+	// target has no temperature (the SMART log says 0 K), so none is ever crossed.
+	tempThreshold [nvme.TMPSELSensorMax + 1][2]uint16
+	errLog        [errorLogEntries]nvme.ErrorInfo
+	errCount      uint64 // errors recorded; entry errCount-1 is the newest
+	aborts        int    // Abort commands waiting for another reactor's answer
+	scratch       [nvme.IdentifySize]byte
 
 	// Subsystem lock: counters of the controller's qpairs that have closed.
 	retired IOStats

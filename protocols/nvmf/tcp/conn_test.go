@@ -105,8 +105,27 @@ func checkAdmin(t *testing.T, h *testHost) {
 	if cqe.DW0() != 1 {
 		t.Errorf("VWC %d, want enabled", cqe.DW0())
 	}
-	if cqe := h.features(true, nvme.FeatureTemperatureThreshold, 0); cqe.Status() != nvme.StatusInvalidField {
-		t.Errorf("set temperature threshold: %v, want invalid field", cqe.Status())
+	if cqe := h.features(true, nvme.FeatureHostMemoryBuffer, 1); cqe.Status() != nvme.StatusInvalidField {
+		t.Errorf("set host memory buffer: %v, want invalid field", cqe.Status())
+	}
+	// Temperature Threshold (mandatory; spdk_nvme_identify reads it): kept per selector.
+	const over343K, allUnder250K = 343, 0xF<<16 | 1<<20 | 250
+	h.mustOK(h.features(true, nvme.FeatureTemperatureThreshold, over343K), "set composite over-threshold")
+	h.mustOK(h.features(true, nvme.FeatureTemperatureThreshold, allUnder250K), "set every under-threshold")
+	for _, tc := range []struct {
+		cdw11 uint32
+		want  uint32
+	}{{0, over343K}, {1 << 20, 1<<20 | 250}, {3<<16 | 1<<20, 3<<16 | 1<<20 | 250}, {3 << 16, 3 << 16}} {
+		cqe := h.features(false, nvme.FeatureTemperatureThreshold, tc.cdw11)
+		h.mustOK(cqe, "get temperature threshold")
+		if cqe.DW0() != tc.want {
+			t.Errorf("temperature threshold %#x: %#x, want %#x", tc.cdw11, cqe.DW0(), tc.want)
+		}
+	}
+	for _, bad := range []uint32{2 << 20, 9 << 16} { // THSEL 10b, TMPSEL 9: reserved
+		if cqe := h.features(true, nvme.FeatureTemperatureThreshold, bad); cqe.Status() != nvme.StatusInvalidField {
+			t.Errorf("set temperature threshold %#x: %v, want invalid field", bad, cqe.Status())
+		}
 	}
 
 	data, cqe = h.getLogPage(nvme.LogSMARTHealth, nvme.NSIDAll, nvme.SMARTLogSize, 0)
