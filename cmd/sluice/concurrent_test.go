@@ -21,43 +21,26 @@ import (
 func TestConcurrentClients(t *testing.T) {
 	topo, sock := topology(t, t.TempDir(), "reactors:\n  cores: [0]\nbdevs:\n  - name: Malloc0\n    driver: malloc\n    size: 4MiB\n")
 	p := start(t, topo, sock, true)
-	const clients, rounds = 50, 10
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for r := 0; r < rounds; r++ {
-				name := fmt.Sprintf("C%dR%d", c, r)
-				got, err := jsonrpc.Call(sock, "bdev_malloc_create",
-					map[string]any{"name": name, "num_blocks": 256, "block_size": 512}, 30*time.Second)
-				if err != nil || string(got) != `"`+name+`"` {
-					errs <- fmt.Errorf("client %d create %s: %s %v", c, name, got, err)
-					return
-				}
-				got, err = jsonrpc.Call(sock, "bdev_get_bdevs", map[string]any{"name": name}, 30*time.Second)
-				var list []bdevView
-				if err != nil || json.Unmarshal(got, &list) != nil || len(list) != 1 || list[0].NumBlocks != 256 {
-					errs <- fmt.Errorf("client %d get %s: %s %v", c, name, got, err)
-					return
-				}
-				if _, err := jsonrpc.Call(sock, "no_such_method", nil, 30*time.Second); err == nil {
-					errs <- fmt.Errorf("client %d: unknown method answered without error", c)
-					return
-				}
-				if _, err := jsonrpc.Call(sock, "bdev_malloc_delete", map[string]any{"name": name}, 30*time.Second); err != nil {
-					errs <- fmt.Errorf("client %d delete %s: %v", c, name, err)
-					return
-				}
-			}
-		}(c)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	runClients(t, func(c, r int) error {
+		name := fmt.Sprintf("C%dR%d", c, r)
+		got, err := jsonrpc.Call(sock, "bdev_malloc_create",
+			map[string]any{"name": name, "num_blocks": 256, "block_size": 512}, 30*time.Second)
+		if err != nil || string(got) != `"`+name+`"` {
+			return fmt.Errorf("client %d create %s: %s %v", c, name, got, err)
+		}
+		got, err = jsonrpc.Call(sock, "bdev_get_bdevs", map[string]any{"name": name}, 30*time.Second)
+		var list []bdevView
+		if err != nil || json.Unmarshal(got, &list) != nil || len(list) != 1 || list[0].NumBlocks != 256 {
+			return fmt.Errorf("client %d get %s: %s %v", c, name, got, err)
+		}
+		if _, err := jsonrpc.Call(sock, "no_such_method", nil, 30*time.Second); err == nil {
+			return fmt.Errorf("client %d: unknown method answered without error", c)
+		}
+		if _, err := jsonrpc.Call(sock, "bdev_malloc_delete", map[string]any{"name": name}, 30*time.Second); err != nil {
+			return fmt.Errorf("client %d delete %s: %v", c, name, err)
+		}
+		return nil
+	})
 	if got := bdevList(t, sock); len(got) != 1 || got[0].Name != "Malloc0" {
 		t.Fatalf("after every client deleted its bdevs: %+v", got)
 	}
@@ -114,26 +97,12 @@ func TestConcurrentClientsUnderIO(t *testing.T) {
 	}
 	before := readOps()
 
-	const clients, rounds = 50, 10
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for r := 0; r < rounds; r++ {
-				if err := mixedCalls(sock, nqn, fmt.Sprintf("C%dR%d", c, r)); err != nil {
-					errs <- fmt.Errorf("client %d round %d: %w", c, r, err)
-					return
-				}
-			}
-		}(c)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	runClients(t, func(c, r int) error {
+		if err := mixedCalls(sock, nqn, fmt.Sprintf("C%dR%d", c, r)); err != nil {
+			return fmt.Errorf("client %d round %d: %w", c, r, err)
+		}
+		return nil
+	})
 	if after := readOps(); after <= before {
 		t.Errorf("Malloc0 read ops %d before the clients and %d after: IO did not run throughout", before, after)
 	}
@@ -255,4 +224,33 @@ func mixedCalls(sock, nqn, name string) error {
 		return err
 	}
 	return wantError("nvmf_subsystem_remove_ns", map[string]any{"nqn": nqn, "nsid": "one"}, jsonrpc.CodeInvalidParams, "nsid")
+}
+
+// clients call the daemon at once, rounds times each (issue #7: 50).
+const clients, rounds = 50, 10
+
+// runClients runs clients goroutines of rounds calls of round each, all at
+// once, and fails the test with every error they return (a client stops at
+// its first).
+func runClients(t *testing.T, round func(client, r int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				if err := round(c, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
