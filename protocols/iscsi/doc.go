@@ -45,6 +45,10 @@
 //	    aborted has left the bdev; aborted tasks get no response.
 //	I6. A connection is freed only when none of its tasks is at the bdev:
 //	    teardown waits for their completions (the poller keeps running).
+//	I6a. A LUN removed with its bdev (hot remove) takes no new command from
+//	    the moment it leaves the device; its bdev is closed only once no task
+//	    started on it is left on any connection (Task.Holds), so nothing
+//	    sends IO to a closed channel.
 //	I7. Nothing on the Full Feature Phase path allocates: commands, their
 //	    PDU headers and iovecs are preallocated per connection; login,
 //	    discovery, text and task management may.

@@ -17,6 +17,7 @@ import (
 // no digests, everything in the test goroutine.
 type ini struct {
 	t         testing.TB
+	lun       uint64 // the LUN field of the commands it sends (SAM-5 format)
 	c         net.Conn
 	cmdSN     uint32
 	expStatSN uint32
@@ -185,6 +186,7 @@ func (i *ini) command(cdb []byte, edtl uint32, read, write bool, imm []byte, fin
 	sc.SetCmdSN(i.cmdSN)
 	sc.SetExpStatSN(i.expStatSN)
 	sc.SetCDB(cdb)
+	h.SetLUN(i.lun)
 	i.itt++
 	h.SetITT(i.itt)
 	i.cmdSN++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-storage/sluice/protocols/scsi"
 	"github.com/sluice-storage/sluice/reactors"
@@ -19,7 +20,8 @@ type Node struct {
 	cfg   NodeConfig
 	owner *reactors.Reactor
 	descs []*bdev.Desc
-	ready bool // Server.mu: open finished
+	ready bool   // Server.mu: open finished
+	gone  []bool // Server.mu: LUN i (of cfg.LUNs) was removed with its bdev
 
 	// Owner-only.
 	dev      *scsi.Device
@@ -33,6 +35,59 @@ type Node struct {
 
 // Config is the node's configuration with its defaults filled.
 func (n *Node) Config() NodeConfig { return n.cfg }
+
+// liveConfig is the configuration without the LUNs removed with their bdevs.
+// Server.mu held.
+func (n *Node) liveConfig() NodeConfig {
+	cfg := n.cfg
+	cfg.LUNs = nil
+	for i, l := range n.cfg.LUNs {
+		if i >= len(n.gone) || !n.gone[i] {
+			cfg.LUNs = append(cfg.LUNs, l)
+		}
+	}
+	return cfg
+}
+
+// watchRemovals asks for a hot-remove notice on each LUN's bdev (bdev B12):
+// deleting the bdev removes the LUN, as SPDK does. Control plane, after open.
+func (n *Node) watchRemovals() {
+	n.gone = make([]bool, len(n.descs))
+	for i, d := range n.descs {
+		d.OnRemove(func() { n.lunRemoved(i) })
+	}
+}
+
+// lunRemoved takes LUN i out of the device (new commands to it get LOGICAL
+// UNIT NOT SUPPORTED, and every nexus a REPORTED LUNS DATA HAS CHANGED unit
+// attention), waits until no task started on it is left on any connection
+// (its IO is done: nothing uses the channel), then closes its bdev, which
+// lets the deletion finish. Control plane, on the notice's goroutine.
+func (n *Node) lunRemoved(i int) {
+	s := n.srv
+	id := n.cfg.LUNs[i].ID
+	var lun *scsi.LUN
+	if err := n.owner.Call(func() {
+		if n.dev != nil {
+			lun = n.dev.RemoveLUN(id)
+		}
+	}); err != nil {
+		s.log.Warn("iscsi: bdev deleted: LUN not removed", "target", n.cfg.Name, "lun", id, "err", err)
+		return
+	}
+	s.mu.Lock()
+	n.gone[i] = true
+	s.mu.Unlock()
+	if lun != nil && s.tasksHold(lun) {
+		tick := time.NewTicker(lunDrainPoll) // control plane: this goroutine is the notice's own
+		for s.tasksHold(lun) {
+			<-tick.C
+		}
+		tick.Stop()
+	}
+	n.descs[i].Close()
+	s.log.Info("iscsi: bdev deleted: LUN removed", "target", n.cfg.Name, "lun", id, "bdev", n.cfg.LUNs[i].Bdev)
+}
 
 // Reactor is the node's owner.
 func (n *Node) Reactor() *reactors.Reactor { return n.owner }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice-storage/sluice/protocols/iscsi/login"
+	"github.com/sluice-storage/sluice/protocols/scsi"
 	"github.com/sluice-storage/sluice/reactors"
 	"github.com/sluice-storage/sluice/services/bdev"
 )
@@ -441,6 +442,7 @@ func (s *Server) AddNode(cfg NodeConfig) error {
 		return err
 	}
 	n.ready = true
+	n.watchRemovals()
 	s.publish()
 	return nil
 }
@@ -496,12 +498,45 @@ func (s *Server) DeleteNode(name string) error {
 
 // Nodes lists the nodes' configurations by name.
 func (s *Server) Nodes() []NodeConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	snap := s.snap.Load()
 	out := make([]NodeConfig, 0, len(snap.order))
 	for _, n := range snap.order {
-		out = append(out, n.cfg)
+		out = append(out, n.liveConfig())
 	}
 	return out
+}
+
+// lunDrainPoll is how often a LUN removal looks for tasks still holding it.
+const lunDrainPoll = 5 * time.Millisecond
+
+// tasksHold reports whether a task of any connection was started on l and
+// not released yet. Control plane: each connection is asked on its owner.
+func (s *Server) tasksHold(l *scsi.LUN) bool {
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		held := false
+		if err := c.owner.Call(func() {
+			for i := range c.cmds {
+				if c.cmds[i].task.Holds(l) {
+					held = true
+					return
+				}
+			}
+		}); err != nil {
+			return false // the reactor stopped: nothing runs there any more
+		}
+		if held {
+			return true
+		}
+	}
+	return false
 }
 
 // Node returns the node called name (full or short), or nil.

@@ -125,6 +125,10 @@ type Task struct {
 // copies it with CopyDataOut).
 func (t *Task) DataSpan(off, n uint32) []byte { return t.data.span(off, n) }
 
+// Holds reports whether t was started on l and not released yet: until
+// then it may still send IO to l's channel. Owner only.
+func (t *Task) Holds(l *LUN) bool { return l != nil && t.lun == l }
+
 // DataChunk is the longest contiguous piece of the data buffer from off, of
 // at most max bytes: what a transport sends one data-in PDU from.
 func (t *Task) DataChunk(off, max uint32) []byte { return t.data.chunk(off, max) }

@@ -8,8 +8,8 @@ import (
 )
 
 // ErrInUse is returned by Delete while a descriptor that did not ask for
-// hot-remove notices (a stage's claim, a LUN) is open on the bdev: a bdev
-// something still uses is not removed under it.
+// hot-remove notices (a stage's claim, a stage's own reads) is open on the
+// bdev: a bdev something still uses is not removed under it.
 var ErrInUse = errors.New("bdev in use")
 
 // RemoveWait bounds how long Delete waits for the openers it notified to
@@ -23,9 +23,10 @@ var removeWait = RemoveWait
 // Delete removes the bdev called name: it closes the bdev's channels on
 // their reactors, then the back end (a malloc bdev's memory is unmapped, a
 // uring file closed). When descriptors are open it is SPDK's hot remove:
-// if every one asked for notices (OnRemove: an NVMe-oF namespace), each is
-// told, and Delete waits up to RemoveWait for them to close; if any did not
-// (a stage, a LUN), Delete is refused and nothing changes. Control plane.
+// if every one asked for notices (OnRemove: an NVMe-oF namespace, an iSCSI
+// LUN), each is told, and Delete waits up to RemoveWait for them to close;
+// if any did not (a stage), Delete is refused and nothing changes. Control
+// plane.
 func (reg *Registry) Delete(name string) error {
 	reg.mu.Lock()
 	b, ok := reg.bdevs[name]
