@@ -91,7 +91,14 @@ func TestHandlerRunsOnItsReactorInOrder(t *testing.T) {
 	if err := recv(t, done, "all messages"); err != nil {
 		t.Fatal(err)
 	}
+	// The mailbox adds a turn's count once the turn ends, after the handler that sent done:
+	// wait for the last turn's.
+	deadline := time.Now().Add(10 * time.Second)
 	st := findActor(t, sys, "ordered")
+	for st.Processed < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		st = findActor(t, sys, "ordered")
+	}
 	if st.Overflowed == 0 || st.HighWater < n {
 		t.Fatalf("stats %+v: want overflow used and high water ≥ %d", st, n)
 	}
