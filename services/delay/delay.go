@@ -135,11 +135,6 @@ func (s *Stage) NewChannel(l *bdev.Local) (bdev.ChannelBackend, error) {
 	return c, nil
 }
 
-// fifo is one list of held children, oldest first, linked through CtxRef.
-type fifo struct {
-	head, tail *bdev.IO
-}
-
 // Child context words.
 const (
 	ctxLatency  = 0 // nanoseconds to hold the completion
@@ -154,7 +149,7 @@ type channel struct {
 	clock reactors.Clock
 
 	// Owner-only.
-	lists   [bdev.IOTypeCount][2]fifo
+	lists   [bdev.IOTypeCount][2]stage.IOFIFO
 	held    int
 	ticks   [bdev.IOTypeCount]uint32 // IOs of each type, for the p99 share
 	timer   *reactors.PollerHandle
@@ -189,14 +184,7 @@ func (c *channel) Complete(child *bdev.IO) {
 	}
 	class := child.Ctx[ctxDeadline]
 	child.Ctx[ctxDeadline] = uint64(c.clock.Now()) + lat
-	child.CtxRef = nil
-	q := &c.lists[child.Type][class]
-	if q.tail == nil {
-		q.head = child
-	} else {
-		q.tail.CtxRef = child
-	}
-	q.tail = child
+	c.lists[child.Type][class].Push(child)
 	c.held++
 	c.s.held.Add(1)
 	c.s.total.Add(1)
@@ -220,14 +208,8 @@ func (c *channel) Poll() int {
 	for t := range c.lists {
 		for k := range c.lists[t] {
 			q := &c.lists[t][k]
-			for q.head != nil && time.Duration(q.head.Ctx[ctxDeadline]) <= now {
-				child := q.head
-				next, _ := child.CtxRef.(*bdev.IO)
-				q.head = next
-				if next == nil {
-					q.tail = nil
-				}
-				child.CtxRef = nil
+			for q.Peek() != nil && time.Duration(q.Peek().Ctx[ctxDeadline]) <= now {
+				child := q.Pop()
 				c.held--
 				n++
 				stage.Finish(child)

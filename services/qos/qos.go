@@ -185,11 +185,6 @@ func classOf(t bdev.IOType) int {
 	return classWrite
 }
 
-// fifo is one queue of throttled children, linked through CtxRef.
-type fifo struct {
-	head, tail *bdev.IO
-}
-
 // channel is the stage on one reactor. Owner: that reactor.
 type channel struct {
 	s     *Stage
@@ -198,7 +193,7 @@ type channel struct {
 	clock reactors.Clock
 
 	// Owner-only.
-	queues  [classCount]fifo
+	queues  [classCount]stage.IOFIFO
 	waiting int
 	timer   *reactors.PollerHandle
 	emptyAt time.Duration
@@ -217,17 +212,11 @@ func (c *channel) Submit(io *bdev.IO) {
 		return
 	}
 	q := &c.queues[class]
-	if q.head == nil && c.admit(child, class, c.clock.Now()) {
+	if q.Peek() == nil && c.admit(child, class, c.clock.Now()) {
 		c.base.Submit(child)
 		return
 	}
-	child.CtxRef = nil
-	if q.tail == nil {
-		q.head = child
-	} else {
-		q.tail.CtxRef = child
-	}
-	q.tail = child
+	q.Push(child)
 	c.waiting++
 	c.s.waiting.Add(1)
 	c.s.throttled.Add(1)
@@ -285,14 +274,8 @@ func (c *channel) Poll() int {
 	limited := c.s.limited.Load()
 	for class := range c.queues {
 		q := &c.queues[class]
-		for q.head != nil && (!limited || c.admit(q.head, class, now)) {
-			child := q.head
-			next, _ := child.CtxRef.(*bdev.IO)
-			q.head = next
-			if next == nil {
-				q.tail = nil
-			}
-			child.CtxRef = nil
+		for q.Peek() != nil && (!limited || c.admit(q.Peek(), class, now)) {
+			child := q.Pop()
 			c.waiting--
 			n++
 			c.base.Submit(child)
