@@ -141,6 +141,19 @@ func tcpOptions(c *conf.NVMfTransport) nvmftcp.Options {
 
 // nvmfTarget is the running target, for the RPC handlers (which run only once startDaemon
 // has started every part, so d.parts no longer changes).
+// nvmfParams is the start of every nvmf_* handler: the running target, and raw decoded
+// strictly into p (an unknown or mistyped field is -32602 naming it).
+func (d *daemon) nvmfParams(raw json.RawMessage, p any) (*nvmftgt.Target, error) {
+	t, err := d.nvmfTarget()
+	if err != nil {
+		return nil, err
+	}
+	if err := jsonrpc.DecodeParams(raw, p); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 func (d *daemon) nvmfTarget() (*nvmftgt.Target, error) {
 	for _, p := range d.parts {
 		if np, ok := p.(*nvmfPart); ok {
@@ -219,12 +232,9 @@ type nvmfCreateTransportParams struct {
 }
 
 func (d *daemon) nvmfCreateTransport(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p nvmfCreateTransportParams
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	switch {
@@ -294,15 +304,12 @@ type nvmfTransportView struct {
 }
 
 func (d *daemon) nvmfGetTransports(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		TrType  string `json:"trtype"`
 		TgtName string `json:"tgt_name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	out := []nvmfTransportView{}
@@ -325,10 +332,6 @@ func (d *daemon) nvmfGetTransports(_ context.Context, raw json.RawMessage) (any,
 }
 
 func (d *daemon) nvmfCreateSubsystem(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		NQN           string `json:"nqn"`
 		TgtName       string `json:"tgt_name"`
@@ -340,7 +343,8 @@ func (d *daemon) nvmfCreateSubsystem(_ context.Context, raw json.RawMessage) (an
 		MaxCNTLID     uint16 `json:"max_cntlid"`
 		ANAReporting  bool   `json:"ana_reporting"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	if p.ANAReporting {
@@ -363,24 +367,18 @@ type nvmfNQNParam struct {
 }
 
 func (d *daemon) nvmfDeleteSubsystem(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p nvmfNQNParam
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	return true, nvmfError(t.DeleteSubsystem(p.NQN, time.Now().Add(shutdownTimeoutDefault)))
 }
 
 func (d *daemon) nvmfGetSubsystems(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p nvmfNQNParam
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	out := []nvmftgt.SubsystemInfo{}
@@ -399,10 +397,6 @@ func (d *daemon) nvmfGetSubsystems(_ context.Context, raw json.RawMessage) (any,
 
 func (d *daemon) nvmfListener(add bool) jsonrpc.Handler {
 	return func(_ context.Context, raw json.RawMessage) (any, error) {
-		t, err := d.nvmfTarget()
-		if err != nil {
-			return nil, err
-		}
 		var p struct {
 			NQN           string                `json:"nqn"`
 			TgtName       string                `json:"tgt_name"`
@@ -411,7 +405,8 @@ func (d *daemon) nvmfListener(add bool) jsonrpc.Handler {
 			ANAState      string                `json:"ana_state"`
 			SockImpl      string                `json:"sock_impl"`
 		}
-		if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+		t, err := d.nvmfParams(raw, &p)
+		if err != nil {
 			return nil, err
 		}
 		if p.SecureChannel {
@@ -425,10 +420,6 @@ func (d *daemon) nvmfListener(add bool) jsonrpc.Handler {
 }
 
 func (d *daemon) nvmfAddNamespace(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		NQN       string `json:"nqn"`
 		TgtName   string `json:"tgt_name"`
@@ -442,7 +433,8 @@ func (d *daemon) nvmfAddNamespace(_ context.Context, raw json.RawMessage) (any, 
 			ANAGrpID uint32 `json:"anagrpid"`
 		} `json:"namespace"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	ns := p.Namespace
@@ -483,16 +475,13 @@ func hexField(name, s string, dst []byte) error {
 }
 
 func (d *daemon) nvmfRemoveNamespace(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		NQN     string `json:"nqn"`
 		TgtName string `json:"tgt_name"`
 		NSID    uint32 `json:"nsid"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	return true, nvmfError(t.RemoveNamespace(p.NQN, p.NSID))
@@ -500,17 +489,14 @@ func (d *daemon) nvmfRemoveNamespace(_ context.Context, raw json.RawMessage) (an
 
 func (d *daemon) nvmfHost(add bool) jsonrpc.Handler {
 	return func(_ context.Context, raw json.RawMessage) (any, error) {
-		t, err := d.nvmfTarget()
-		if err != nil {
-			return nil, err
-		}
 		var p struct {
 			NQN     string `json:"nqn"`
 			TgtName string `json:"tgt_name"`
 			Host    string `json:"host"`
 			PSK     string `json:"psk"`
 		}
-		if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+		t, err := d.nvmfParams(raw, &p)
+		if err != nil {
 			return nil, err
 		}
 		if p.PSK != "" {
@@ -524,28 +510,22 @@ func (d *daemon) nvmfHost(add bool) jsonrpc.Handler {
 }
 
 func (d *daemon) nvmfAllowAnyHost(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		NQN          string `json:"nqn"`
 		TgtName      string `json:"tgt_name"`
 		AllowAnyHost bool   `json:"allow_any_host"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	return true, nvmfError(t.SetAllowAnyHost(p.NQN, p.AllowAnyHost))
 }
 
 func (d *daemon) nvmfSubsystemParam(raw json.RawMessage) (*nvmftgt.Subsystem, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p nvmfNQNParam
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	s, err := t.Subsystem(p.NQN)
@@ -576,14 +556,11 @@ type nvmfPollGroupView struct {
 }
 
 func (d *daemon) nvmfGetStats(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		TgtName string `json:"tgt_name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	st := t.Stats()
@@ -607,15 +584,12 @@ func (d *daemon) nvmfGetStats(_ context.Context, raw json.RawMessage) (any, erro
 }
 
 func (d *daemon) nvmfDisconnectController(_ context.Context, raw json.RawMessage) (any, error) {
-	t, err := d.nvmfTarget()
-	if err != nil {
-		return nil, err
-	}
 	var p struct {
 		NQN    string `json:"nqn"`
 		CNTLID uint16 `json:"cntlid"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &p); err != nil {
+	t, err := d.nvmfParams(raw, &p)
+	if err != nil {
 		return nil, err
 	}
 	return true, nvmfError(t.DisconnectController(p.NQN, p.CNTLID))
