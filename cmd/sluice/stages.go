@@ -311,6 +311,16 @@ func stageMethods(d *daemon) []jsonrpc.Method {
 // the handlers are registered after the parts start.
 type stageRPC struct{ d *daemon }
 
+// partParams decodes raw strictly into params (an unknown or mistyped field
+// is -32602 naming it), then finds the running stages: the start of most
+// stage handlers.
+func (h *stageRPC) partParams(raw json.RawMessage, params any) (*stagesPart, error) {
+	if err := jsonrpc.DecodeParams(raw, params); err != nil {
+		return nil, err
+	}
+	return h.part()
+}
+
 func (h *stageRPC) part() (*stagesPart, error) {
 	p := stagesOf(h.d)
 	if p == nil {
@@ -375,10 +385,7 @@ func (h *stageRPC) deleter(services ...conf.Service) jsonrpc.Handler {
 			Name    string `json:"name"`
 			ClearSB bool   `json:"clear_sb"` // bdev_raid_delete's: we keep no superblock on the bases
 		}
-		if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-			return nil, err
-		}
-		p, err := h.part()
+		p, err := h.partParams(raw, &params)
 		if err != nil {
 			return nil, err
 		}
@@ -443,10 +450,7 @@ func (h *stageRPC) delayUpdate(_ context.Context, raw json.RawMessage) (any, err
 		Type    string       `json:"latency_type"`
 		Latency microseconds `json:"latency_us"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -520,10 +524,7 @@ func (h *stageRPC) errorInject(_ context.Context, raw json.RawMessage) (any, err
 		Probability   *float64 `json:"probability"`
 		Seed          uint64   `json:"seed"`
 	}{}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -742,10 +743,7 @@ func (h *stageRPC) raidRemoveBase(_ context.Context, raw json.RawMessage) (any, 
 	var params struct {
 		Name string `json:"name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -786,10 +784,7 @@ func (h *stageRPC) setQoS(_ context.Context, raw json.RawMessage) (any, error) {
 		Name string `json:"name"`
 		qosParams
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -825,10 +820,7 @@ func (h *stageRPC) cryptoCreate(_ context.Context, raw json.RawMessage) (any, er
 		ConvertMBps uint64 `json:"convert_rate_mbytes_per_sec"`
 		Metadata    string `json:"metadata"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -890,10 +882,7 @@ func (h *stageRPC) keyDestroy(_ context.Context, raw json.RawMessage) (any, erro
 	var params struct {
 		Name string `json:"key_name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -909,10 +898,7 @@ func (h *stageRPC) keysGet(_ context.Context, raw json.RawMessage) (any, error) 
 	var params struct {
 		Name string `json:"key_name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -1122,10 +1108,7 @@ func (h *stageRPC) insert(_ context.Context, raw json.RawMessage) (any, error) {
 		qosParams
 		cryptoInsertParams
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -1151,10 +1134,7 @@ func (h *stageRPC) uninsert(_ context.Context, raw json.RawMessage) (any, error)
 	var params struct {
 		Name string `json:"name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
@@ -1193,10 +1173,7 @@ func (h *stageRPC) getStages(_ context.Context, raw json.RawMessage) (any, error
 	var params struct {
 		Name string `json:"name"`
 	}
-	if err := jsonrpc.DecodeParams(raw, &params); err != nil {
-		return nil, err
-	}
-	p, err := h.part()
+	p, err := h.partParams(raw, &params)
 	if err != nil {
 		return nil, err
 	}
