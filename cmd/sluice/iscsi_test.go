@@ -23,6 +23,15 @@ import (
 // from top, as startDaemon starts them, without sockets.
 func iscsiDaemon(t *testing.T, top *conf.Topology) *daemon {
 	t.Helper()
+	d, _ := partDaemon(t, top, startISCSI)
+	return d
+}
+
+// partDaemon is a daemon with reactors, the topology's bdevs and one part
+// started by start, as startDaemon does, without sockets; the test's end
+// stops them all.
+func partDaemon(t *testing.T, top *conf.Topology, start func(*daemon) (part, error)) (*daemon, part) {
+	t.Helper()
 	set, err := reactors.Start([]int{0, 0}, reactors.Options{NoPin: true})
 	if err != nil {
 		t.Fatal(err)
@@ -30,9 +39,16 @@ func iscsiDaemon(t *testing.T, top *conf.Topology) *daemon {
 	d := &daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), top: top, set: set}
 	reg, err := bdev.NewRegistry(set, bdev.Options{})
 	if err != nil {
+		set.Stop(waitTimeout)
 		t.Fatal(err)
 	}
 	d.bdevs = reg
+	t.Cleanup(func() {
+		if err := reg.Close(); err != nil {
+			t.Error(err)
+		}
+		set.Stop(waitTimeout)
+	})
 	if err := registerDrivers(reg); err != nil {
 		t.Fatal(err)
 	}
@@ -41,21 +57,17 @@ func iscsiDaemon(t *testing.T, top *conf.Topology) *daemon {
 			t.Fatal(err)
 		}
 	}
-	p, err := startISCSI(d)
+	p, err := start(d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.parts = append(d.parts, p)
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs first: the part stops before the registry closes
 		if err := p.stop(time.Now().Add(waitTimeout)); err != nil {
 			t.Error(err)
 		}
-		if err := reg.Close(); err != nil {
-			t.Error(err)
-		}
-		set.Stop(waitTimeout)
 	})
-	return d
+	return d, p
 }
 
 // call runs an RPC handler with params as JSON.

@@ -4,20 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/sluice-storage/sluice/perf"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluice-storage/sluice/conf"
 	"github.com/sluice-storage/sluice/internal/jsonrpc"
-	"github.com/sluice-storage/sluice/reactors"
-	"github.com/sluice-storage/sluice/services/bdev"
 	"github.com/sluice-storage/sluice/services/qos"
 	"github.com/sluice-storage/sluice/services/replica"
 	"github.com/sluice-storage/sluice/services/stage"
@@ -27,40 +21,7 @@ import (
 // stages started as startDaemon starts them, without sockets.
 func stagesDaemon(t *testing.T, top *conf.Topology) (*daemon, *stagesPart) {
 	t.Helper()
-	set, err := reactors.Start([]int{0, 0}, reactors.Options{NoPin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil)), top: top, set: set}
-	reg, err := bdev.NewRegistry(set, bdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.bdevs = reg
-	if err := registerDrivers(reg); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range top.Bdevs {
-		if _, err := reg.Create(perf.SpecOf(b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, err := startStages(d)
-	if err != nil {
-		reg.Close()
-		set.Stop(waitTimeout)
-		t.Fatal(err)
-	}
-	d.parts = append(d.parts, p)
-	t.Cleanup(func() {
-		if err := p.stop(time.Now().Add(waitTimeout)); err != nil {
-			t.Error(err)
-		}
-		if err := reg.Close(); err != nil {
-			t.Error(err)
-		}
-		set.Stop(waitTimeout)
-	})
+	d, p := partDaemon(t, top, startStages)
 	return d, p.(*stagesPart)
 }
 
