@@ -18,6 +18,8 @@ import (
 var (
 	uuidPattern  = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	ticksPattern = regexp.MustCompile(`"(busy|idle|pid|ticks)": [0-9]+`)
+	// in_interrupt says whether an adaptive reactor sleeps at the moment of the call.
+	interruptPattern = regexp.MustCompile(`"in_interrupt": (true|false)`)
 )
 
 // TestRPCGolden replays testdata/rpc: each `call METHOD` sends its input as
@@ -54,6 +56,7 @@ func TestRPCGolden(t *testing.T) {
 		out = strings.ReplaceAll(out, dir, "$DIR")
 		out = uuidPattern.ReplaceAllString(out, "<uuid>")
 		out = ticksPattern.ReplaceAllString(out, `"$1": <n>`)
+		out = interruptPattern.ReplaceAllString(out, `"in_interrupt": <bool>`)
 		return out + "\n"
 	})
 }
